@@ -1,0 +1,40 @@
+# The targets CI and README use. Everything runs from a fresh clone with Go
+# installed; `make e2e`-style targets that need more say what is missing.
+GO      ?= go
+PROMU   ?= promu
+BIN     := msgraph_lro_exporter
+PKGS    := ./...
+
+.PHONY: all build test vet fmt-check unit check-metrics bench promu docker clean
+
+all: test build
+
+build:
+	$(GO) build -o $(BIN) .
+
+## test: formatting, go vet, and every unit and in-process integration test with the race detector
+test: fmt-check vet unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+## check-metrics: run the demo and lint its /metrics with promtool (needs promtool: apt-get install prometheus)
+check-metrics:
+	MSGRAPH_LRO_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run 'TestDemoMetricsPassPromtool' .
+
+## promu: release build with version information (needs promu)
+promu:
+	$(PROMU) build --prefix .
+
+docker:
+	docker build -t msgraph-lro-exporter .
+
+clean:
+	rm -f $(BIN)

@@ -1,0 +1,222 @@
+package graph
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/common/version"
+)
+
+// MaxBodyBytes caps what the client reads of one Graph answer. An operation
+// is a few hundred bytes; anything near this is not one.
+const MaxBodyBytes = 1 << 20
+
+// selectFields are the fields of a longRunningOperation we use; asking for
+// just these keeps answers small.
+const (
+	selectFields     = "id,createdDateTime,lastActionDateTime,resourceLocation,status,statusDetail"
+	selectRichFields = selectFields + ",percentageComplete,resourceId,type,error"
+)
+
+// ClientOptions configures a Client for one tenant.
+type ClientOptions struct {
+	Tenant         string // the tenant label
+	GraphEndpoint  string // https://host[:port], no path
+	Tokens         TokenSource
+	HTTPClient     *http.Client // nil: a default transport
+	MaxConcurrency int          // Graph requests in flight at once; < 1 means 1
+	RequestTimeout time.Duration
+	Metrics        *Metrics
+	Logger         log.Logger
+}
+
+// Client reads long-running operations of one tenant from Graph.
+type Client struct {
+	tenant   string
+	endpoint *url.URL
+	tokens   TokenSource
+	hc       *http.Client
+	sem      chan struct{}
+	timeout  time.Duration
+	metrics  *Metrics
+	logger   log.Logger
+	ua       string
+}
+
+// NewClient checks the options and builds the client. It contacts nothing.
+func NewClient(o ClientOptions) (*Client, error) {
+	ep, err := url.Parse(strings.TrimSuffix(o.GraphEndpoint, "/"))
+	if err != nil || ep.Scheme != "https" || ep.Host == "" || (ep.Path != "" && ep.Path != "/") {
+		return nil, fmt.Errorf("graph endpoint %q is not https://host[:port]", o.GraphEndpoint)
+	}
+	ep.Path = ""
+	if o.Tokens == nil {
+		return nil, errors.New("graph client needs a token source")
+	}
+	n := o.MaxConcurrency
+	if n < 1 {
+		n = 1
+	}
+	var hc http.Client
+	if o.HTTPClient != nil {
+		hc = *o.HTTPClient
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = n
+		hc.Transport = tr
+	}
+	// Graph has no reason to redirect an operation read. Not following
+	// redirects at all is the simplest guarantee that the bearer token
+	// never travels to a host a 3xx names.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	logger := o.Logger
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	timeout := o.RequestTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	m := o.Metrics
+	if m == nil {
+		m = NewMetrics()
+	}
+	m.InitTenant(o.Tenant)
+	return &Client{
+		tenant:   o.Tenant,
+		endpoint: ep,
+		tokens:   o.Tokens,
+		hc:       &hc,
+		sem:      make(chan struct{}, n),
+		timeout:  timeout,
+		metrics:  m,
+		logger:   log.With(logger, "tenant", o.Tenant),
+		ua:       "msgraph_lro_exporter/" + version.Version,
+	}, nil
+}
+
+// MayCarryToken is the one place that decides whether a request may carry
+// the tenant's bearer token: only https to the tenant's own Graph host.
+func (c *Client) MayCarryToken(u *url.URL) bool {
+	return u != nil && u.Scheme == "https" && strings.EqualFold(u.Host, c.endpoint.Host) && u.User == nil
+}
+
+// OperationURL is the URL GetOperation requests for ref.
+func (c *Client) OperationURL(ref OperationRef) (*url.URL, error) {
+	p := ref.URLPath()
+	if p == "" {
+		return nil, fmt.Errorf("no request path for scope %q", ref.Scope)
+	}
+	u, err := url.Parse(c.endpoint.String() + p)
+	if err != nil {
+		return nil, fmt.Errorf("operation path: %w", err)
+	}
+	q := ref.RawQuery
+	if ref.Scope != ScopeCustom && !strings.Contains(q, "$select=") {
+		sel := selectFields
+		if ref.Rich() {
+			sel = selectRichFields
+		}
+		if q != "" {
+			q += "&"
+		}
+		q += "$select=" + sel
+	}
+	u.RawQuery = q
+	return u, nil
+}
+
+// GetOperation reads one operation. It waits for a free slot of the
+// tenant's MaxConcurrency and gives up with ctx.
+func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation, error) {
+	u, err := c.OperationURL(ref)
+	if err != nil {
+		return nil, err
+	}
+	body, err := c.get(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeOperation(body)
+}
+
+// get sends one GET to Graph and returns the body of a 200.
+func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
+	if !c.MayCarryToken(u) {
+		return nil, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a free request slot: %w", ctx.Err())
+	}
+	defer func() { <-c.sem }()
+
+	token, err := c.tokens.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	crid := newUUID()
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.ua)
+	req.Header.Set("client-request-id", crid)
+	req.Header.Set("return-client-request-id", "true")
+
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	c.metrics.Duration.WithLabelValues(c.tenant).Observe(time.Since(start).Seconds())
+	if err != nil {
+		c.metrics.Requests.WithLabelValues(c.tenant, "error").Inc()
+		// url.Error quotes the URL, which holds nothing secret.
+		return nil, fmt.Errorf("graph request failed (client-request-id %s): %w", crid, err)
+	}
+	defer resp.Body.Close()
+	c.metrics.Requests.WithLabelValues(c.tenant, strconv.Itoa(resp.StatusCode)).Inc()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading graph answer (client-request-id %s): %w", crid, err)
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, fmt.Errorf("graph answer is larger than %d bytes (client-request-id %s)", MaxBodyBytes, crid)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return body, nil
+	}
+	gerr := newError(resp.StatusCode, resp.Header, body, crid)
+	if gerr.Throttled() {
+		c.metrics.Throttled.WithLabelValues(c.tenant).Inc()
+	}
+	lvl := level.Warn
+	if gerr.NotFound() || gerr.Throttled() {
+		lvl = level.Info
+	}
+	lvl(c.logger).Log("msg", "graph answered with an error", "path", u.Path, "status", resp.StatusCode,
+		"code", gerr.Code, "request_id", gerr.RequestID, "client_request_id", crid)
+	return nil, gerr
+}
+
+// newUUID returns a random (version 4) UUID for client-request-id.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}

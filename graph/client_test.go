@@ -1,0 +1,148 @@
+package graph_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+func newClient(t *testing.T, tn *graphtest.Tenant, maxConc int, hc *http.Client) (*graph.Client, *graph.Metrics) {
+	t.Helper()
+	m := graph.NewMetrics()
+	o := credOptions(tn, m)
+	o.Kind, o.Secret = graph.CredentialClientSecret, tn.ClientSecret
+	ts, err := graph.NewTokenSource(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc == nil {
+		hc = tn.HTTPClient()
+	}
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: hc,
+		MaxConcurrency: maxConc, RequestTimeout: 2 * time.Second, Metrics: m,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+var industry = graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "d194fa3e-18c9-47a1-0fb1-08dad8e7a876"}
+
+func TestGetOperationAndErrors(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, m := newClient(t, tn, 4, nil)
+	tn.SetOperation(industry.URLPath(), map[string]any{"id": industry.ID, "status": "succeeded", "statusDetail": nil})
+	op, err := c.GetOperation(context.Background(), industry)
+	if err != nil || op.Status != "succeeded" || op.ID != industry.ID {
+		t.Fatalf("GetOperation = %+v, %v", op, err)
+	}
+	if tn.LastClientRequestID() == "" {
+		t.Error("no client-request-id was sent")
+	}
+
+	tn.Inject(industry.URLPath(), graphtest.Fault{Status: 429, RetryAfter: "1.5", Times: 1})
+	_, err = c.GetOperation(context.Background(), industry)
+	var gerr *graph.Error
+	if !errors.As(err, &gerr) || !gerr.Throttled() || !gerr.HasRetryAfter || gerr.RetryAfter != 1500*time.Millisecond {
+		t.Fatalf("429: %#v", err)
+	}
+	if gerr.RequestID == "" || gerr.ClientRequestID != tn.LastClientRequestID() || gerr.Code != "TooManyRequests" {
+		t.Errorf("429 error lacks its ids or code: %+v", gerr)
+	}
+	if got := testutil.ToFloat64(m.Throttled.WithLabelValues("contoso")); got != 1 {
+		t.Errorf("throttled_total = %v, want 1", got)
+	}
+
+	big := `{"status":"running","statusDetail":"` + strings.Repeat("x", graph.MaxBodyBytes) + `"}`
+	tn.Inject(industry.URLPath(), graphtest.Fault{Status: 200, Body: &big, Times: 1})
+	_, err = c.GetOperation(context.Background(), industry)
+	if err == nil || !strings.HasPrefix(err.Error(), "graph answer is larger than 1048576 bytes") {
+		t.Errorf("oversized body: %v", err)
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("contoso", "200")); got != 2 {
+		t.Errorf("requests_total{code=200} = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("contoso", "429")); got != 1 {
+		t.Errorf("requests_total{code=429} = %v, want 1", got)
+	}
+}
+
+// The token goes to the tenant's Graph host over https, nowhere else.
+func TestMayCarryToken(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := newClient(t, tn, 1, nil)
+	ep, _ := url.Parse(tn.GraphEndpoint)
+	for raw, want := range map[string]bool{
+		tn.GraphEndpoint + "/beta/x":                  true,
+		"http://" + ep.Host + "/beta/x":               false,
+		"https://graph.microsoft.com/beta/x":          false,
+		"https://" + ep.Hostname() + ":1/beta/x":      false,
+		"https://user:pw@" + ep.Host + "/beta/x":      false,
+		strings.ToUpper(tn.GraphEndpoint) + "/beta/x": true,
+	} {
+		u, _ := url.Parse(raw)
+		if got := c.MayCarryToken(u); got != want {
+			t.Errorf("MayCarryToken(%s) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+// concurrency counts requests in flight through a real transport.
+type concurrency struct {
+	rt        http.RoundTripper
+	now, peak atomic.Int32
+}
+
+func (c *concurrency) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for {
+		p := c.peak.Load()
+		if n <= p || c.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	return c.rt.RoundTrip(r)
+}
+
+// At most MaxConcurrency requests are in flight per tenant.
+func TestMaxConcurrency(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	hc := tn.HTTPClient()
+	cc := &concurrency{rt: hc.Transport}
+	hc.Transport = cc
+	c, _ := newClient(t, tn, 2, hc)
+	tn.SetOperation(industry.URLPath(), map[string]any{"id": industry.ID, "status": "running"})
+	if _, err := c.GetOperation(context.Background(), industry); err != nil { // token first
+		t.Fatal(err)
+	}
+	tn.SetLatency(50 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.GetOperation(context.Background(), industry); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := cc.peak.Load(); p != 2 {
+		t.Errorf("peak requests in flight = %d, want 2", p)
+	}
+}

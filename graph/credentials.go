@@ -1,0 +1,202 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
+)
+
+// Credential kinds, as config names them.
+const (
+	CredentialClientSecret      = "client_secret"
+	CredentialClientCertificate = "client_certificate"
+	CredentialFederatedToken    = "federated_token"
+	CredentialManagedIdentity   = "managed_identity"
+)
+
+// TokenSource hands out bearer tokens for Graph.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// CredentialOptions is what NewTokenSource needs to know about a tenant.
+type CredentialOptions struct {
+	Tenant        string // the tenant label, for metrics
+	TenantID      string
+	ClientID      string
+	AuthorityHost string // e.g. https://login.microsoftonline.com
+	GraphEndpoint string // e.g. https://graph.microsoft.com; the scope is GraphEndpoint + "/.default"
+
+	Kind                    string // one of the Credential* constants
+	Secret                  string
+	CertificatePEM          []byte
+	FederatedTokenPath      string
+	ManagedIdentityClientID string // empty: system-assigned
+
+	// HTTPClient talks to the identity platform; nil means a default one.
+	HTTPClient *http.Client
+	Metrics    *Metrics
+}
+
+// knownAuthorities are the identity platform hosts MSAL knows by itself;
+// for any other (a test, a proxy) instance discovery is turned off.
+var knownAuthorities = map[string]bool{
+	"https://login.microsoftonline.com": true,
+	"https://login.microsoftonline.us":  true,
+	"https://login.chinacloudapi.cn":    true,
+}
+
+// msalSource gets tokens from one MSAL client. MSAL caches them and renews
+// them before they expire; the lock makes concurrent callers wait for one
+// request to the identity platform instead of each sending their own.
+type msalSource struct {
+	tenant  string
+	acquire func(ctx context.Context) (token string, fromCache bool, err error)
+	lock    chan struct{}
+	metrics *Metrics
+	secrets []string // values to scrub from any error text
+}
+
+// NewTokenSource builds the MSAL client for one tenant. It contacts nothing.
+func NewTokenSource(o CredentialOptions) (TokenSource, error) {
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics}
+	scope := strings.TrimSuffix(o.GraphEndpoint, "/") + "/.default"
+
+	if o.Kind == CredentialManagedIdentity {
+		id := managedidentity.SystemAssigned()
+		if o.ManagedIdentityClientID != "" {
+			id = managedidentity.UserAssignedClientID(o.ManagedIdentityClientID)
+		}
+		mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(hc))
+		if err != nil {
+			return nil, fmt.Errorf("managed identity: %w", err)
+		}
+		s.acquire = func(ctx context.Context) (string, bool, error) {
+			r, err := mi.AcquireToken(ctx, scope)
+			return r.AccessToken, r.Metadata.TokenSource == managedidentity.TokenSourceCache, err
+		}
+		return s, nil
+	}
+
+	var cred confidential.Credential
+	switch o.Kind {
+	case CredentialClientSecret:
+		if o.Secret == "" {
+			return nil, errors.New("client secret is empty")
+		}
+		var err error
+		if cred, err = confidential.NewCredFromSecret(o.Secret); err != nil {
+			return nil, fmt.Errorf("client secret: %w", err)
+		}
+		s.secrets = append(s.secrets, o.Secret)
+	case CredentialClientCertificate:
+		certs, key, err := confidential.CertFromPEM(o.CertificatePEM, "")
+		if err != nil {
+			return nil, errors.New("client certificate: cannot read the certificate and private key from the PEM data")
+		}
+		if cred, err = confidential.NewCredFromCert(certs, key); err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+	case CredentialFederatedToken:
+		path := o.FederatedTokenPath
+		// The file is re-read for every token request: Kubernetes rotates
+		// the projected token under our feet.
+		cred = confidential.NewCredFromAssertionCallback(func(context.Context, confidential.AssertionRequestOptions) (string, error) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fmt.Errorf("federated token: %w", err)
+			}
+			tok := strings.TrimSpace(string(b))
+			if tok == "" {
+				return "", fmt.Errorf("federated token: %s is empty", path)
+			}
+			return tok, nil
+		})
+	default:
+		return nil, fmt.Errorf("unknown credential kind %q", o.Kind)
+	}
+
+	authority := strings.TrimSuffix(o.AuthorityHost, "/") + "/" + o.TenantID
+	opts := []confidential.Option{confidential.WithHTTPClient(hc)}
+	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(o.AuthorityHost, "/"))] {
+		opts = append(opts, confidential.WithInstanceDiscovery(false))
+	}
+	app, err := confidential.New(authority, o.ClientID, cred, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("identity platform client: %w", err)
+	}
+	scopes := []string{scope}
+	s.acquire = func(ctx context.Context) (string, bool, error) {
+		r, err := app.AcquireTokenByCredential(ctx, scopes)
+		return r.AccessToken, r.Metadata.TokenSource == confidential.TokenSourceCache, err
+	}
+	return s, nil
+}
+
+// Token returns a token from MSAL's cache, or asks the identity platform.
+func (s *msalSource) Token(ctx context.Context) (string, error) {
+	select {
+	case s.lock <- struct{}{}:
+	case <-ctx.Done():
+		return "", fmt.Errorf("token: %w", ctx.Err())
+	}
+	defer func() { <-s.lock }()
+	tok, cached, err := s.acquire(ctx)
+	if err != nil {
+		if s.metrics != nil {
+			s.metrics.TokenRequests.WithLabelValues(s.tenant, "error").Inc()
+		}
+		return "", &TokenError{msg: s.scrub(firstLine(err.Error()))}
+	}
+	if !cached && s.metrics != nil {
+		s.metrics.TokenRequests.WithLabelValues(s.tenant, "success").Inc()
+	}
+	if tok == "" {
+		return "", &TokenError{msg: "identity platform returned an empty token"}
+	}
+	return tok, nil
+}
+
+// scrub removes any credential from an error text: MSAL's errors quote the
+// identity platform's answer, and nothing we did not write goes out unread.
+func (s *msalSource) scrub(msg string) string {
+	for _, v := range s.secrets {
+		if v != "" {
+			msg = strings.ReplaceAll(msg, v, "<secret>")
+		}
+	}
+	return msg
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		// MSAL puts the identity platform's JSON answer after the first line;
+		// keep its AADSTS description, which says what is wrong.
+		rest := s[i+1:]
+		if j := strings.Index(rest, "AADSTS"); j >= 0 {
+			d := rest[j:]
+			if k := strings.IndexAny(d, "\"\r\n"); k >= 0 {
+				d = d[:k]
+			}
+			return s[:i] + ": " + truncate(d, 300)
+		}
+		return s[:i]
+	}
+	return s
+}
+
+// TokenError says the identity platform gave no token.
+type TokenError struct{ msg string }
+
+func (e *TokenError) Error() string { return "token: " + e.msg }

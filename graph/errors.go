@@ -1,0 +1,106 @@
+package graph
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is an answer from Graph other than 200: its HTTP status, Graph's
+// error code and message, and the ids Microsoft support asks for.
+type Error struct {
+	StatusCode      int
+	Code            string
+	Message         string
+	RequestID       string
+	ClientRequestID string
+	// RetryAfter is the wait Graph asked for; HasRetryAfter says whether it
+	// asked at all (a 429 without Retry-After means: back off yourself).
+	RetryAfter    time.Duration
+	HasRetryAfter bool
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", truncate(e.Message, 200))
+	}
+	if e.HasRetryAfter {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+// Throttled reports whether Graph answered 429.
+func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequests }
+
+// NotFound reports whether Graph answered 404.
+func (e *Error) NotFound() bool { return e.StatusCode == http.StatusNotFound }
+
+type wireError struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError struct {
+			RequestID string `json:"request-id"`
+		} `json:"innerError"`
+	} `json:"error"`
+}
+
+// newError builds an Error from a non-200 answer: status, headers, body.
+// A body that is not Graph's error JSON is fine: the status still tells.
+func newError(status int, h http.Header, body []byte, clientRequestID string) *Error {
+	e := &Error{StatusCode: status, RequestID: h.Get("request-id"), ClientRequestID: clientRequestID}
+	var w wireError
+	if json.Unmarshal(body, &w) == nil {
+		e.Code = w.Error.Code
+		e.Message = w.Error.Message
+		if e.RequestID == "" {
+			e.RequestID = w.Error.InnerError.RequestID
+		}
+	}
+	e.RetryAfter, e.HasRetryAfter = ParseRetryAfter(h.Get("Retry-After"), time.Now())
+	return e
+}
+
+// maxRetryAfter caps what a Retry-After may ask for, so a bogus header
+// cannot silence an operation for days.
+const maxRetryAfter = time.Hour
+
+// ParseRetryAfter reads a Retry-After header: seconds, possibly fractional
+// ("0.5"), or an HTTP date. The bool is false when the header is absent or
+// unreadable, which means: back off exponentially.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(secs) || secs < 0 {
+			return 0, false
+		}
+		if secs > maxRetryAfter.Seconds() {
+			return maxRetryAfter, true
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		if d > maxRetryAfter {
+			d = maxRetryAfter
+		}
+		return d, true
+	}
+	return 0, false
+}

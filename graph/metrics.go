@@ -1,0 +1,60 @@
+package graph
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics is the exporter's own view of Graph and the identity platform.
+// One Metrics is shared by every tenant's client and survives config reloads,
+// so counters never go back.
+type Metrics struct {
+	Requests      *prometheus.CounterVec
+	Duration      *prometheus.HistogramVec
+	Throttled     *prometheus.CounterVec
+	TokenRequests *prometheus.CounterVec
+}
+
+// NewMetrics creates the metric vectors; register the result as a collector.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "msgraph_lro_graph_requests_total",
+			Help: "HTTP requests sent to Microsoft Graph, by tenant and HTTP status code (\"error\" when no answer came: timeout, connection failure). A $batch request counts once.",
+		}, []string{"tenant", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "msgraph_lro_graph_request_duration_seconds",
+			Help:    "Time Microsoft Graph took to answer one HTTP request, by tenant.",
+			Buckets: []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"tenant"}),
+		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "msgraph_lro_graph_throttled_total",
+			Help: "Answers of 429 Too Many Requests from Microsoft Graph, by tenant (inner $batch answers included). While throttled, affected operations are not asked for again before Retry-After runs out.",
+		}, []string{"tenant"}),
+		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "msgraph_lro_token_requests_total",
+			Help: "Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result (success, error).",
+		}, []string{"tenant", "result"}),
+	}
+}
+
+// InitTenant creates the series a tenant's alerts rely on at zero, so that
+// increase() sees the first error.
+func (m *Metrics) InitTenant(tenant string) {
+	m.Throttled.WithLabelValues(tenant)
+	m.TokenRequests.WithLabelValues(tenant, "success")
+	m.TokenRequests.WithLabelValues(tenant, "error")
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.Requests.Describe(ch)
+	m.Duration.Describe(ch)
+	m.Throttled.Describe(ch)
+	m.TokenRequests.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.Requests.Collect(ch)
+	m.Duration.Collect(ch)
+	m.Throttled.Collect(ch)
+	m.TokenRequests.Collect(ch)
+}

@@ -1,0 +1,176 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Operation statuses as Graph spells them.
+const (
+	StatusNotStarted         = "notStarted"
+	StatusRunning            = "running"
+	StatusSucceeded          = "succeeded"
+	StatusFailed             = "failed"
+	StatusUnknownFutureValue = "unknownFutureValue"
+)
+
+// Statuses is the state set of msgraph_lro_status, in Graph's order.
+var Statuses = []string{StatusNotStarted, StatusRunning, StatusSucceeded, StatusFailed, StatusUnknownFutureValue}
+
+// Terminal reports whether a status never changes again.
+func Terminal(status string) bool { return status == StatusSucceeded || status == StatusFailed }
+
+// NormalizeStatus maps a status Graph sent to one of Statuses: an
+// unrecognised value (Graph may add some) counts as unknownFutureValue.
+func NormalizeStatus(s string) string {
+	for _, k := range Statuses {
+		if strings.EqualFold(s, k) {
+			return k
+		}
+	}
+	return StatusUnknownFutureValue
+}
+
+// wireOperation is a longRunningOperation or richLongRunningOperation as
+// Graph sends it. Every field may be null or absent.
+type wireOperation struct {
+	ID                 *string  `json:"id"`
+	CreatedDateTime    *string  `json:"createdDateTime"`
+	LastActionDateTime *string  `json:"lastActionDateTime"`
+	ResourceLocation   *string  `json:"resourceLocation"`
+	Status             *string  `json:"status"`
+	StatusDetail       *string  `json:"statusDetail"`
+	PercentageComplete *float64 `json:"percentageComplete"`
+	ResourceID         *string  `json:"resourceId"`
+	Type               *string  `json:"type"`
+	Error              *struct {
+		Code    *string `json:"code"`
+		Message *string `json:"message"`
+	} `json:"error"`
+}
+
+// Operation is what the exporter keeps of one long-running operation.
+// Zero times mean Graph gave no readable timestamp.
+type Operation struct {
+	ID                 string
+	Status             string // normalised, one of Statuses
+	RawStatus          string // as Graph sent it
+	CreatedDateTime    time.Time
+	LastActionDateTime time.Time
+	ResourceLocation   string
+	StatusDetail       string
+	// Rich operations (SharePoint) only; HasPercentage says whether Graph
+	// sent percentageComplete.
+	HasPercentage      bool
+	PercentageComplete float64
+	ResourceID         string
+	Type               string
+	ErrorCode          string
+	ErrorMessage       string
+	// TimestampErrors names the timestamps that could not be read.
+	TimestampErrors []string
+}
+
+// ErrNoStatus is returned for a body that is JSON but carries no status.
+var ErrNoStatus = errors.New("operation has no status")
+
+// DecodeOperation reads one operation from a Graph response body. It is
+// lenient where Graph is untidy (null or missing fields, odd timestamps) and
+// strict only where nothing useful is left: a body that is not a JSON
+// object, or one without a status.
+func DecodeOperation(body []byte) (*Operation, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, errors.New("empty response body")
+	}
+	var w wireOperation
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("response is not a JSON operation: %w", err)
+	}
+	if w.Status == nil || *w.Status == "" {
+		return nil, ErrNoStatus
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	op := &Operation{
+		ID:               str(w.ID),
+		RawStatus:        *w.Status,
+		Status:           NormalizeStatus(*w.Status),
+		ResourceLocation: str(w.ResourceLocation),
+		StatusDetail:     str(w.StatusDetail),
+		ResourceID:       str(w.ResourceID),
+		Type:             str(w.Type),
+	}
+	if w.PercentageComplete != nil {
+		op.HasPercentage = true
+		op.PercentageComplete = *w.PercentageComplete
+	}
+	if w.Error != nil {
+		op.ErrorCode = str(w.Error.Code)
+		op.ErrorMessage = str(w.Error.Message)
+	}
+	var err error
+	if w.CreatedDateTime != nil {
+		if op.CreatedDateTime, err = ParseTimestamp(*w.CreatedDateTime); err != nil {
+			op.TimestampErrors = append(op.TimestampErrors, "createdDateTime: "+err.Error())
+		}
+	}
+	if w.LastActionDateTime != nil {
+		if op.LastActionDateTime, err = ParseTimestamp(*w.LastActionDateTime); err != nil {
+			op.TimestampErrors = append(op.TimestampErrors, "lastActionDateTime: "+err.Error())
+		}
+	}
+	return op, nil
+}
+
+// dashedTime matches the form Microsoft's own documentation shows for a
+// password reset: "2020-03-19T12-01-03.45Z", dashes where colons belong.
+var dashedTime = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2}[Tt ])(\d{2})-(\d{2})-(\d{2}(?:\.\d+)?)(.*)$`)
+
+// ParseTimestamp reads a Graph timestamp leniently: RFC 3339 with any number
+// of fractional digits, a space for the T, no zone (taken as UTC, as Graph
+// means it), or the dashed form above. Graph's "no value" placeholder
+// 0001-01-01T00:00:00Z and the empty string give the zero time and no error.
+func ParseTimestamp(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if m := dashedTime.FindStringSubmatch(s); m != nil {
+		s = m[1] + m[2] + ":" + m[3] + ":" + m[4] + m[5]
+	}
+	if len(s) > 10 && (s[10] == ' ' || s[10] == 't') {
+		s = s[:10] + "T" + s[11:]
+	}
+	if n := len(s); n > 0 && s[n-1] == 'z' {
+		s = s[:n-1] + "Z"
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		// No zone: Graph's DateTimeOffset is always UTC.
+		t, err = time.Parse("2006-01-02T15:04:05.999999999", s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("unreadable timestamp %q", truncate(s, 64))
+		}
+	}
+	if t.Year() <= 1 {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
