@@ -1,0 +1,185 @@
+// Package config holds the exporter's configuration file: its schema, its
+// defaults, its validation and the secrets it names.
+//
+// The file is strict YAML: an unknown key anywhere is an error naming the key
+// and its line. Every error has the shape
+//
+//	<file>:<line>: <where>: <key>: <problem>
+//
+// where <where> is `global`, `tenants[<i>] "<name>"` or
+// `operations[<i>] "<id or url>"`. Errors found while reading the YAML
+// (unknown or repeated keys, values of the wrong type) name the position
+// only, as in `tenants[0]`, because the entry's name may not be known yet.
+// No error or warning ever contains a secret.
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+// Config is a loaded, validated configuration file.
+type Config struct {
+	Global     Global      `yaml:"global"`
+	Tenants    []Tenant    `yaml:"tenants"`
+	Operations []Operation `yaml:"operations"`
+	// Warnings found while loading (e.g. inline client_secret; a secret file
+	// readable by group/others). Never contains a secret.
+	Warnings []string `yaml:"-"`
+}
+
+// Global holds the settings that apply to every tenant.
+type Global struct {
+	// CacheTTL is how long a non-terminal status is reused.
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// TerminalCacheTTL is how long a succeeded or failed status is reused:
+	// it never changes, so this can be long.
+	TerminalCacheTTL time.Duration `yaml:"terminal_cache_ttl"`
+	// RequestTimeout bounds one request to Graph.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxConcurrency is the number of Graph requests in flight per tenant.
+	MaxConcurrency int `yaml:"max_concurrency"`
+	// Batch groups GETs into $batch requests of up to 20.
+	Batch bool `yaml:"batch"`
+}
+
+// DefaultGlobal holds the defaults of Global; a key left out of the file, or
+// given as null, keeps its default.
+var DefaultGlobal = Global{
+	CacheTTL:         30 * time.Second,
+	TerminalCacheTTL: time.Hour,
+	RequestTimeout:   10 * time.Second,
+	MaxConcurrency:   4,
+	Batch:            true,
+}
+
+// CredentialKind says how a tenant authenticates to the identity platform.
+type CredentialKind string
+
+// The credential kinds. Exactly one is chosen per tenant.
+const (
+	// CredentialClientSecret is client_secret or client_secret_file.
+	CredentialClientSecret CredentialKind = "client_secret"
+	// CredentialClientCertificate is client_certificate_file.
+	CredentialClientCertificate CredentialKind = "client_certificate"
+	// CredentialFederatedToken is federated_token_file, or workload identity
+	// through AZURE_FEDERATED_TOKEN_FILE.
+	CredentialFederatedToken CredentialKind = "federated_token"
+	// CredentialManagedIdentity is managed_identity.
+	CredentialManagedIdentity CredentialKind = "managed_identity"
+)
+
+// Tenant is one Entra ID tenant and the application that reads its
+// operations.
+type Tenant struct {
+	// Name is the value of the `tenant` label.
+	Name     string `yaml:"name"`
+	TenantID string `yaml:"tenant_id"`
+	ClientID string `yaml:"client_id"`
+	// Cloud is one of graph.CloudNames(); "global" after Load when empty.
+	Cloud                 string `yaml:"cloud"`
+	ClientSecret          Secret `yaml:"client_secret"`
+	ClientSecretFile      string `yaml:"client_secret_file"`
+	ClientCertificateFile string `yaml:"client_certificate_file"`
+	// FederatedTokenFile present but empty means $AZURE_FEDERATED_TOKEN_FILE.
+	FederatedTokenFile *string `yaml:"federated_token_file"`
+	// ManagedIdentity {} (or null) means the system-assigned identity.
+	ManagedIdentity *ManagedIdentity `yaml:"managed_identity"`
+	// AuthorityHost is filled from the cloud by Load when empty; no trailing
+	// slash.
+	AuthorityHost string `yaml:"authority_host"`
+	// GraphEndpoint is filled from the cloud by Load when empty; no trailing
+	// slash.
+	GraphEndpoint string `yaml:"graph_endpoint"`
+
+	// Credential is the kind of credential the tenant uses.
+	Credential CredentialKind `yaml:"-"`
+	// Secret is the client secret: inline, or the file's content with
+	// surrounding whitespace trimmed.
+	Secret Secret `yaml:"-"`
+	// CertificatePEM is the content of client_certificate_file: certificate
+	// and RSA private key, PEM.
+	CertificatePEM Secret `yaml:"-"`
+	// FederatedTokenPath is the resolved path of the federated token. The
+	// credential re-reads the file on every token request (it is rotated
+	// under us), so Load does not read it.
+	FederatedTokenPath string `yaml:"-"`
+	// Line is the line of this tenant's entry.
+	Line int `yaml:"-"`
+}
+
+// ManagedIdentity selects an Azure managed identity.
+type ManagedIdentity struct {
+	// ClientID of a user-assigned identity; empty means system-assigned.
+	ClientID string `yaml:"client_id"`
+}
+
+// Operation is one long-running operation to watch.
+type Operation struct {
+	Tenant string `yaml:"tenant"`
+	Scope  string `yaml:"scope"`
+	ID     string `yaml:"id"`
+	User   string `yaml:"user"`
+	Site   string `yaml:"site"`
+	// URL is a pasted Graph URL (a Location header, say), which gives the
+	// scope and identifying fields instead of scope, id, user and site.
+	URL string `yaml:"url"`
+	// Name is the value of the optional `name` label.
+	Name string `yaml:"name"`
+	// Labels are static labels added to every series of this operation.
+	Labels map[string]string `yaml:"labels"`
+
+	// Ref says what to fetch; Ref.Scope is the scope label (inferred from
+	// url when url is set).
+	Ref graph.OperationRef `yaml:"-"`
+	// Line is the line of this operation's entry.
+	Line int `yaml:"-"`
+}
+
+// Load reads, parses and validates the file at path, reads secret files, and
+// returns the complete config or the first error. Relative secret file paths
+// are relative to the directory of path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(path, data, filepath.Dir(path))
+}
+
+// Parse does the same as Load for in-memory YAML; name is used in error
+// messages in place of the path; relative secret file paths are relative to
+// the process's working directory.
+func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, data, "")
+}
+
+// LabelNames is the sorted union of every operation's static label names.
+func (c *Config) LabelNames() []string {
+	seen := map[string]bool{}
+	names := []string{}
+	for _, o := range c.Operations {
+		for k := range o.Labels {
+			if !seen[k] {
+				seen[k] = true
+				names = append(names, k)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Tenant returns the tenant with that name.
+func (c *Config) Tenant(name string) (*Tenant, bool) {
+	for i := range c.Tenants {
+		if c.Tenants[i].Name == name {
+			return &c.Tenants[i], true
+		}
+	}
+	return nil, false
+}
