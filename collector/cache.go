@@ -1,0 +1,112 @@
+package collector
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+// entry is what the exporter knows of one operation: the last good answer,
+// and how the latest fetch went. Errors are never cached: an entry whose
+// latest fetch failed is always due for another, unless Graph asked us to
+// wait (Retry-After).
+type entry struct {
+	mu        sync.Mutex
+	op        *graph.Operation // last good answer; nil until one came
+	fetched   time.Time        // when op was fetched
+	err       error            // latest fetch error; nil if it succeeded
+	notBefore time.Time        // no request before this (throttling)
+	backoff   time.Duration    // current back-off for 429s without Retry-After
+}
+
+// view is a consistent copy of an entry, taken under its lock.
+type view struct {
+	op        *graph.Operation
+	fetched   time.Time
+	err       error
+	notBefore time.Time
+}
+
+func (e *entry) view() view {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return view{op: e.op, fetched: e.fetched, err: e.err, notBefore: e.notBefore}
+}
+
+// Back-off for a 429 that says nothing about when to come back.
+const (
+	minBackoff = time.Second
+	maxBackoff = 5 * time.Minute
+)
+
+// record stores the outcome of a fetch that ended at now.
+func (e *entry) record(op *graph.Operation, err error, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil {
+		e.op, e.fetched, e.err = op, now, nil
+		e.notBefore, e.backoff = time.Time{}, 0
+		return
+	}
+	e.err = err
+	var gerr *graph.Error
+	if errors.As(err, &gerr) && gerr.Throttled() {
+		wait := gerr.RetryAfter
+		if !gerr.HasRetryAfter {
+			e.backoff *= 2
+			if e.backoff < minBackoff {
+				e.backoff = minBackoff
+			}
+			if e.backoff > maxBackoff {
+				e.backoff = maxBackoff
+			}
+			wait = e.backoff
+		}
+		e.notBefore = now.Add(wait)
+	}
+}
+
+// fresh reports whether the cached answer can be shown without asking
+// Graph: the latest fetch succeeded and is younger than its TTL.
+func (v view) fresh(now time.Time, ttl, terminalTTL time.Duration) bool {
+	if v.op == nil || v.err != nil {
+		return false
+	}
+	limit := ttl
+	if graph.Terminal(v.op.Status) {
+		limit = terminalTTL
+	}
+	return now.Sub(v.fetched) < limit
+}
+
+// cache holds one entry per watched operation key.
+type cache struct {
+	mu      sync.Mutex
+	entries map[string]*entry
+}
+
+func newCache() *cache { return &cache{entries: map[string]*entry{}} }
+
+func (c *cache) get(key string) *entry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		e = &entry{}
+		c.entries[key] = e
+	}
+	return e
+}
+
+// retain drops the entries of operations no longer watched.
+func (c *cache) retain(keep map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.entries {
+		if !keep[k] {
+			delete(c.entries, k)
+		}
+	}
+}

@@ -1,0 +1,323 @@
+// Package collector turns watched Graph operations into Prometheus metrics:
+// a cache with a TTL per status, one shared fetch per operation however many
+// scrapes ask, and a per-scrape deadline.
+package collector
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+// Fetcher reads one operation of one tenant; *graph.Client is one.
+type Fetcher interface {
+	GetOperation(ctx context.Context, ref graph.OperationRef) (*graph.Operation, error)
+}
+
+// Sources of a watched operation: the `source` label of msgraph_lro_operations.
+const (
+	SourceConfig    = "config"
+	SourceDiscovery = "discovery"
+)
+
+// Target is one watched operation and its labels.
+type Target struct {
+	Tenant string
+	Ref    graph.OperationRef
+	Name   string
+	Labels map[string]string // static labels
+	Source string
+}
+
+// Settings are the cache and fetch limits of DESIGN's `global` section.
+type Settings struct {
+	CacheTTL         time.Duration // reuse a live status this long
+	TerminalCacheTTL time.Duration // reuse succeeded/failed this long
+	// FetchTimeout bounds one shared fetch, which may outlive the scrape
+	// that started it so that the next scrape finds the answer cached.
+	FetchTimeout time.Duration
+}
+
+// MaxLabelValueLength caps status_detail and resource_location in
+// msgraph_lro_info: Graph puts free text there, and a label is no place for
+// a stack trace.
+const MaxLabelValueLength = 256
+
+// target is a Target made ready for the scrape path.
+type target struct {
+	Target
+	key    string   // cache and singleflight key
+	values []string // tenant, scope, operation_id, name, static labels...
+}
+
+// state is everything one config says, built once and swapped whole.
+type state struct {
+	targets  []target
+	fetchers map[string]Fetcher
+	settings Settings
+	d        descs
+	counts   []opCount
+}
+
+type opCount struct {
+	tenant, source string
+	n              int
+}
+
+// Exporter watches operations. It is safe for concurrent scrapes; Update
+// may run at any time (a config reload).
+type Exporter struct {
+	st     atomic.Pointer[state]
+	cache  *cache
+	sf     singleflight.Group
+	now    func() time.Time
+	logger log.Logger
+}
+
+// New returns an Exporter with nothing to watch yet. now is the clock
+// (time.Now in production).
+func New(logger log.Logger, now func() time.Time) *Exporter {
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	if now == nil {
+		now = time.Now
+	}
+	e := &Exporter{cache: newCache(), now: now, logger: logger}
+	e.Update(nil, nil, Settings{})
+	return e
+}
+
+// Update replaces what is watched. Cached answers of operations still
+// watched are kept; the others are dropped.
+func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Settings) {
+	if s.CacheTTL <= 0 {
+		s.CacheTTL = 30 * time.Second
+	}
+	if s.TerminalCacheTTL <= 0 {
+		s.TerminalCacheTTL = time.Hour
+	}
+	if s.FetchTimeout <= 0 {
+		s.FetchTimeout = 30 * time.Second
+	}
+	names := map[string]bool{}
+	for _, t := range targets {
+		for k := range t.Labels {
+			names[k] = true
+		}
+	}
+	static := make([]string, 0, len(names))
+	for k := range names {
+		static = append(static, k)
+	}
+	sort.Strings(static)
+
+	st := &state{fetchers: fetchers, settings: s, d: newDescs(static)}
+	keep := make(map[string]bool, len(targets))
+	counts := map[[2]string]int{}
+	for _, t := range targets {
+		tt := target{Target: t, key: t.Tenant + "\x00" + t.Ref.Key()}
+		if keep[tt.key] {
+			continue // a configured operation wins over a later duplicate
+		}
+		keep[tt.key] = true
+		tt.values = append([]string{t.Tenant, t.Ref.Scope, t.Ref.ID, t.Name}, make([]string, len(static))...)
+		for i, k := range static {
+			tt.values[4+i] = t.Labels[k]
+		}
+		st.targets = append(st.targets, tt)
+		counts[[2]string{t.Tenant, t.Source}]++
+	}
+	for k, n := range counts {
+		st.counts = append(st.counts, opCount{k[0], k[1], n})
+	}
+	sort.Slice(st.counts, func(i, j int) bool {
+		a, b := st.counts[i], st.counts[j]
+		return a.tenant < b.tenant || (a.tenant == b.tenant && a.source < b.source)
+	})
+	e.st.Store(st)
+	e.cache.retain(keep)
+}
+
+// result is what one scrape shows of one operation.
+type result struct {
+	view
+	up bool
+}
+
+// fetch returns what to show for each target: cached answers where fresh,
+// new ones where Graph answered before ctx ended.
+func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []result {
+	now := e.now()
+	res := make([]result, len(targets))
+	type pending struct {
+		i  int
+		ch <-chan singleflight.Result
+	}
+	var waits []pending
+	for i := range targets {
+		t := &targets[i]
+		en := e.cache.get(t.key)
+		v := en.view()
+		res[i].view = v
+		switch {
+		case v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL):
+			res[i].up = true
+		case now.Before(v.notBefore):
+			// Graph asked us to wait: show the last answer, marked not up.
+		default:
+			f := st.fetchers[t.Tenant]
+			ref, timeout := t.Ref, st.settings.FetchTimeout
+			ch := e.sf.DoChan(t.key, func() (any, error) {
+				return e.fetchOne(f, t.Tenant, ref, en, timeout), nil
+			})
+			waits = append(waits, pending{i, ch})
+		}
+	}
+	for _, w := range waits {
+		var r singleflight.Result
+		select {
+		case r = <-w.ch:
+		default:
+			select {
+			case r = <-w.ch:
+			case <-ctx.Done():
+				continue // missed the deadline: last answer, not up
+			}
+		}
+		v := r.Val.(view)
+		res[w.i].view = v
+		res[w.i].up = v.err == nil
+	}
+	return res
+}
+
+var errNoTenant = errors.New("tenant has no Graph client")
+
+// fetchOne asks Graph for one operation and records the outcome. It runs
+// once per operation however many scrapes wait for it, on its own deadline.
+func (e *Exporter) fetchOne(f Fetcher, tenant string, ref graph.OperationRef, en *entry, timeout time.Duration) view {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var op *graph.Operation
+	err := errNoTenant
+	if f != nil {
+		op, err = f.GetOperation(ctx, ref)
+	}
+	en.record(op, err, e.now())
+	if err != nil {
+		lvl := level.Warn
+		var gerr *graph.Error
+		if errors.As(err, &gerr) {
+			lvl = level.Debug // the Graph client logged it with its request ids
+		}
+		lvl(e.logger).Log("msg", "cannot fetch operation", "tenant", tenant, "scope", ref.Scope, "operation_id", ref.ID, "err", err)
+	} else {
+		if op.Status != op.RawStatus {
+			level.Debug(e.logger).Log("msg", "unrecognised status counted as unknownFutureValue", "tenant", tenant, "operation_id", ref.ID, "status", op.RawStatus)
+		}
+		for _, te := range op.TimestampErrors {
+			level.Debug(e.logger).Log("msg", "timestamp left out", "tenant", tenant, "operation_id", ref.ID, "err", te)
+		}
+	}
+	return en.view()
+}
+
+// Collector returns a prometheus.Collector for one scrape: whatever Graph
+// has not answered when ctx ends is reported with msgraph_lro_up 0.
+func (e *Exporter) Collector(ctx context.Context) prometheus.Collector {
+	return &scrape{e: e, ctx: ctx}
+}
+
+type scrape struct {
+	e   *Exporter
+	ctx context.Context
+}
+
+// Describe sends nothing: the label set follows the config, so the
+// collector is unchecked.
+func (s *scrape) Describe(chan<- *prometheus.Desc) {}
+
+func (s *scrape) Collect(ch chan<- prometheus.Metric) {
+	start := time.Now()
+	st := s.e.st.Load()
+	res := s.e.fetch(s.ctx, st, st.targets)
+	now := s.e.now()
+	for i := range st.targets {
+		s.e.emit(ch, &st.d, &st.targets[i], &res[i], now)
+	}
+	for _, c := range st.counts {
+		ch <- prometheus.MustNewConstMetric(st.d.operations, prometheus.GaugeValue, float64(c.n), c.tenant, c.source)
+	}
+	ch <- prometheus.MustNewConstMetric(st.d.scrapeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
+}
+
+// emit sends one operation's series.
+func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
+	send := func(desc *prometheus.Desc, v float64, extra ...string) {
+		lv := t.values
+		if len(extra) > 0 {
+			lv = append(append(make([]string, 0, len(lv)+len(extra)), lv...), extra...)
+		}
+		m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, v, lv...)
+		if err != nil {
+			level.Debug(e.logger).Log("msg", "series left out", "operation_id", t.Ref.ID, "err", err)
+			return
+		}
+		ch <- m
+	}
+	send(d.up, boolFloat(r.up))
+	op := r.op
+	if op == nil {
+		return
+	}
+	for _, s := range graph.Statuses {
+		send(d.status, boolFloat(op.Status == s), s)
+	}
+	if !op.CreatedDateTime.IsZero() {
+		send(d.created, unixSeconds(op.CreatedDateTime))
+		send(d.age, now.Sub(op.CreatedDateTime).Seconds())
+	}
+	if !op.LastActionDateTime.IsZero() {
+		send(d.lastAction, unixSeconds(op.LastActionDateTime))
+		send(d.lastActionAge, now.Sub(op.LastActionDateTime).Seconds())
+	}
+	if op.HasPercentage {
+		send(d.completion, op.PercentageComplete/100)
+	}
+	send(d.info, 1, clip(op.ResourceLocation), clip(op.StatusDetail))
+	send(d.lastSuccess, unixSeconds(r.fetched))
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// unixSeconds keeps whole seconds and fraction apart, so that 12:01:03.45
+// shows as ….45 and not ….4499998.
+func unixSeconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
+
+// clip cuts s to MaxLabelValueLength bytes on a rune boundary, marking the cut.
+func clip(s string) string {
+	if len(s) <= MaxLabelValueLength {
+		return s
+	}
+	cut := MaxLabelValueLength - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,52 @@
+package collector
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// descs are the metric descriptions of one config: the operation label set
+// is the fixed labels plus the union of every operation's static labels.
+type descs struct {
+	status, created, lastAction, age, lastActionAge, completion *prometheus.Desc
+	info, up, lastSuccess, operations, scrapeDuration           *prometheus.Desc
+}
+
+func newDescs(static []string) descs {
+	base := append([]string{"tenant", "scope", "operation_id", "name"}, static...)
+	with := func(extra ...string) []string {
+		return append(append(make([]string, 0, len(base)+len(extra)), base...), extra...)
+	}
+	return descs{
+		status: prometheus.NewDesc("msgraph_lro_status",
+			"Status of a Graph long-running operation as a state set: 1 for the current status, 0 for the others (notStarted, running, succeeded, failed, unknownFutureValue; a status Graph adds later counts as unknownFutureValue). succeeded and failed are final.",
+			with("status"), nil),
+		created: prometheus.NewDesc("msgraph_lro_created_timestamp_seconds",
+			"When the operation was created (createdDateTime), in Unix seconds. Absent when Graph gave no readable timestamp.",
+			base, nil),
+		lastAction: prometheus.NewDesc("msgraph_lro_last_action_timestamp_seconds",
+			"When the operation last did something (lastActionDateTime), in Unix seconds. Absent when Graph gave no readable timestamp.",
+			base, nil),
+		age: prometheus.NewDesc("msgraph_lro_age_seconds",
+			"Seconds since the operation was created.",
+			base, nil),
+		lastActionAge: prometheus.NewDesc("msgraph_lro_last_action_age_seconds",
+			"Seconds since the operation last did something: high for an operation still running means it is stuck.",
+			base, nil),
+		completion: prometheus.NewDesc("msgraph_lro_completion_ratio",
+			"How far the operation has got, 0 to 1 (percentageComplete / 100; SharePoint operations only).",
+			base, nil),
+		info: prometheus.NewDesc("msgraph_lro_info",
+			"Always 1; carries the operation's resourceLocation and statusDetail (cut to 256 bytes) as labels.",
+			with("resource_location", "status_detail"), nil),
+		up: prometheus.NewDesc("msgraph_lro_up",
+			"1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.",
+			base, nil),
+		lastSuccess: prometheus.NewDesc("msgraph_lro_last_success_timestamp_seconds",
+			"When the values shown were fetched from Graph, in Unix seconds: how stale they are.",
+			base, nil),
+		operations: prometheus.NewDesc("msgraph_lro_operations",
+			"Operations watched, by tenant and source (config, discovery).",
+			[]string{"tenant", "source"}, nil),
+		scrapeDuration: prometheus.NewDesc("msgraph_lro_scrape_duration_seconds",
+			"Time the collection of Graph operations took in this scrape.",
+			nil, nil),
+	}
+}

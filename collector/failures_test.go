@@ -1,0 +1,242 @@
+package collector
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+const importLabels = `tenant="contoso",scope="industryData",operation_id="` + importID + `",name=""`
+
+func importOnly(t *testing.T, global string) *env {
+	e := newEnv(t, global, `{scope: industryData, id: `+importID+`}`)
+	seedTenant(e.tenant)
+	return e
+}
+
+const importGood = `
+# HELP msgraph_lro_up 1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.
+# TYPE msgraph_lro_up gauge
+msgraph_lro_up{` + importLabels + `} %d
+# HELP msgraph_lro_last_success_timestamp_seconds When the values shown were fetched from Graph, in Unix seconds: how stale they are.
+# TYPE msgraph_lro_last_success_timestamp_seconds gauge
+msgraph_lro_last_success_timestamp_seconds{` + importLabels + `} 1.6863552e+09
+# HELP msgraph_lro_status Status of a Graph long-running operation as a state set: 1 for the current status, 0 for the others (notStarted, running, succeeded, failed, unknownFutureValue; a status Graph adds later counts as unknownFutureValue). succeeded and failed are final.
+# TYPE msgraph_lro_status gauge
+msgraph_lro_status{` + importLabels + `,status="notStarted"} 0
+msgraph_lro_status{` + importLabels + `,status="running"} 0
+msgraph_lro_status{` + importLabels + `,status="succeeded"} 1
+msgraph_lro_status{` + importLabels + `,status="failed"} 0
+msgraph_lro_status{` + importLabels + `,status="unknownFutureValue"} 0
+`
+
+func upOnly(v int) string {
+	return `
+# HELP msgraph_lro_up 1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.
+# TYPE msgraph_lro_up gauge
+msgraph_lro_up{` + importLabels + `} ` + map[int]string{0: "0", 1: "1"}[v] + `
+`
+}
+
+var opMetrics = []string{"msgraph_lro_up", "msgraph_lro_last_success_timestamp_seconds", "msgraph_lro_status"}
+
+func good(up int) string {
+	return strings.Replace(importGood, "%d", map[int]string{0: "0", 1: "1"}[up], 1)
+}
+
+// A bad answer from Graph, before any good one: only up 0, nothing invented.
+func TestBadAnswersBeforeAnyGoodOne(t *testing.T) {
+	empty, notJSON, noStatus := "", "<html>Service Unavailable</html>", `{"id":"x"}`
+	for name, f := range map[string]graphtest.Fault{
+		"404":           {Status: 404},
+		"500":           {Status: 500},
+		"503 not JSON":  {Status: 503, Body: &notJSON},
+		"429":           {Status: 429, RetryAfter: "5"},
+		"200 empty":     {Status: 200, Body: &empty},
+		"200 not JSON":  {Status: 200, Body: &notJSON},
+		"200 no status": {Status: 200, Body: &noStatus},
+		"reset":         {Reset: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := importOnly(t, "")
+			e.tenant.Inject(importPath, f)
+			e.expect(5*time.Second, upOnly(0), opMetrics...)
+		})
+	}
+}
+
+// After a good answer, a failure keeps the last good values with up 0 and
+// the old last_success timestamp; errors are not cached: the next scrape
+// asks again and recovers.
+func TestFailureKeepsLastGoodValues(t *testing.T) {
+	e := importOnly(t, "  terminal_cache_ttl: 1m")
+	e.expect(5*time.Second, good(1), opMetrics...)
+	e.tenant.Inject(importPath, graphtest.Fault{Status: 500, Times: 2})
+	e.clock.Add(2 * time.Minute) // past the terminal TTL
+	e.expect(5*time.Second, good(0), opMetrics...)
+	e.expect(5*time.Second, good(0), opMetrics...)
+	if got := e.tenant.RequestsFor(importPath); got != 3 {
+		t.Errorf("Graph got %d requests, want 3: errors must not be cached", got)
+	}
+	// The fault is spent: the next scrape recovers, with a new fetch time.
+	e.clock.Add(time.Second)
+	e.expect(5*time.Second, strings.Replace(good(1), "1.6863552e+09", "1.686355321e+09", 1), opMetrics...)
+}
+
+// A 429 with Retry-After: no request for that operation before it runs out.
+func TestThrottledHonoursRetryAfter(t *testing.T) {
+	e := importOnly(t, "")
+	e.tenant.Inject(importPath, graphtest.Fault{Status: 429, RetryAfter: "30", Times: 1})
+	e.expect(5*time.Second, upOnly(0), opMetrics...)
+	e.clock.Add(29 * time.Second)
+	e.expect(5*time.Second, upOnly(0), opMetrics...)
+	if got := e.tenant.RequestsFor(importPath); got != 1 {
+		t.Fatalf("Graph got %d requests within Retry-After, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.metrics.Throttled.WithLabelValues("contoso")); got != 1 {
+		t.Errorf("msgraph_lro_graph_throttled_total = %v, want 1", got)
+	}
+	e.clock.Add(2 * time.Second)
+	e.expect(5*time.Second, strings.Replace(good(1), "1.6863552e+09", "1.686355231e+09", 1), opMetrics...)
+	if got := e.tenant.RequestsFor(importPath); got != 2 {
+		t.Errorf("Graph got %d requests, want 2", got)
+	}
+}
+
+// A 429 without Retry-After backs off exponentially: 1s, then 2s.
+func TestThrottledWithoutRetryAfterBacksOff(t *testing.T) {
+	e := importOnly(t, "")
+	e.tenant.Inject(importPath, graphtest.Fault{Status: 429, Times: 2})
+	e.collect() // 429: wait 1s
+	e.clock.Add(500 * time.Millisecond)
+	e.collect() // still waiting
+	e.clock.Add(600 * time.Millisecond)
+	e.collect() // 429 again: wait 2s
+	e.clock.Add(1500 * time.Millisecond)
+	e.collect() // still waiting
+	if got := e.tenant.RequestsFor(importPath); got != 2 {
+		t.Fatalf("Graph got %d requests, want 2", got)
+	}
+	e.clock.Add(600 * time.Millisecond)
+	e.collect()
+	if got := e.tenant.RequestsFor(importPath); got != 3 {
+		t.Fatalf("Graph got %d requests, want 3", got)
+	}
+}
+
+// A slow Graph: the scrape answers by its deadline with up 0; the fetch it
+// started finishes on its own and the next scrape finds the answer cached.
+func TestSlowGraphMissesDeadline(t *testing.T) {
+	e := importOnly(t, "")
+	e.tenant.Inject(importPath, graphtest.Fault{Latency: 1500 * time.Millisecond, Times: 1})
+	start := time.Now()
+	e.expect(300*time.Millisecond, upOnly(0), opMetrics...)
+	if d := time.Since(start); d > 1200*time.Millisecond {
+		t.Errorf("scrape took %v, past its deadline", d)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for upValue(t, e, 100*time.Millisecond) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the shared fetch never completed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := e.tenant.RequestsFor(importPath); got != 1 {
+		t.Errorf("Graph got %d requests, want 1: the late answer should have been cached", got)
+	}
+}
+
+// upValue scrapes once and returns the one operation's msgraph_lro_up.
+func upValue(t *testing.T, e *env, timeout time.Duration) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(e.exp.Collector(ctx))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "msgraph_lro_up" && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no single msgraph_lro_up series")
+	return 0
+}
+
+// A token the identity platform refuses: up 0, counted as a token error.
+func TestTokenFailure(t *testing.T) {
+	e := importOnly(t, "")
+	e.tenant.FailTokens(-1, 400)
+	e.expect(5*time.Second, upOnly(0), opMetrics...)
+	if got := testutil.ToFloat64(e.metrics.TokenRequests.WithLabelValues("contoso", "error")); got < 1 {
+		t.Errorf("token errors = %v, want at least 1", got)
+	}
+	if got := e.tenant.Requests(); got != 0 {
+		t.Errorf("Graph got %d requests without a token, want 0", got)
+	}
+	if !strings.Contains(e.logs.String(), "AADSTS") {
+		t.Errorf("the log does not say what the identity platform said:\n%s", e.logs.String())
+	}
+	if strings.Contains(e.logs.String(), e.tenant.ClientSecret) {
+		t.Error("the client secret is in the log")
+	}
+	e.tenant.FailTokens(0, 0)
+	e.expect(5*time.Second, good(1), opMetrics...)
+}
+
+// Many scrapes: one token per lifetime; within cache_ttl nothing goes to
+// Graph; terminal operations keep their answer for terminal_cache_ttl.
+func TestCachingAndTokenReuse(t *testing.T) {
+	e := newEnv(t, "  cache_ttl: 30s\n  terminal_cache_ttl: 1h", seedOps...)
+	seedTenant(e.tenant)
+	e.collect()
+	if got := e.tenant.Requests(); got != len(seedOps) {
+		t.Fatalf("first scrape: %d Graph requests, want %d", got, len(seedOps))
+	}
+	e.clock.Add(10 * time.Second)
+	e.collect()
+	if got := e.tenant.Requests(); got != len(seedOps) {
+		t.Fatalf("second scrape inside cache_ttl sent %d requests, want none", got-len(seedOps))
+	}
+	// Past cache_ttl: only the live operations (running, and the unknown status) are asked again.
+	const live = 4
+	for i := 1; i <= 20; i++ {
+		e.clock.Add(31 * time.Second)
+		e.collect()
+		if got, want := e.tenant.Requests(), len(seedOps)+i*live; got != want {
+			t.Fatalf("after %d scrapes past cache_ttl: %d Graph requests, want %d", i, got, want)
+		}
+	}
+	if got := e.tenant.TokenRequests(); got != 1 {
+		t.Errorf("identity platform got %d token requests over 22 scrapes, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.metrics.TokenRequests.WithLabelValues("contoso", "success")); got != 1 {
+		t.Errorf("msgraph_lro_token_requests_total{result=success} = %v, want 1", got)
+	}
+}
+
+// Two scrapes at once send one request per operation.
+func TestConcurrentScrapesShareFetches(t *testing.T) {
+	e := newEnv(t, "", seedOps...)
+	seedTenant(e.tenant)
+	e.tenant.SetLatency(200 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); e.collect() }()
+	}
+	wg.Wait()
+	if got := e.tenant.Requests(); got != len(seedOps) {
+		t.Errorf("two concurrent scrapes sent %d Graph requests, want %d", got, len(seedOps))
+	}
+}

@@ -1,0 +1,85 @@
+package collector
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/go-kit/log"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/config"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+// TargetsFromConfig lists the operations a config names.
+func TargetsFromConfig(cfg *config.Config) []Target {
+	ts := make([]Target, 0, len(cfg.Operations))
+	for _, op := range cfg.Operations {
+		ts = append(ts, Target{Tenant: op.Tenant, Ref: op.Ref, Name: op.Name, Labels: op.Labels, Source: SourceConfig})
+	}
+	return ts
+}
+
+// SettingsFromConfig takes the cache and timeout settings of a config.
+func SettingsFromConfig(cfg *config.Config) Settings {
+	g := cfg.Global
+	return Settings{
+		CacheTTL:         g.CacheTTL,
+		TerminalCacheTTL: g.TerminalCacheTTL,
+		// Room to wait for a request slot and a token, then the request.
+		FetchTimeout: 3 * g.RequestTimeout,
+	}
+}
+
+// NewClients builds one Graph client, with its MSAL credential, per tenant.
+// hc, if not nil, is used for both Graph and the identity platform (the
+// simulated tenant's TLS certificate). Nothing is contacted.
+func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logger) (map[string]*graph.Client, error) {
+	clients := make(map[string]*graph.Client, len(cfg.Tenants))
+	for i := range cfg.Tenants {
+		t := &cfg.Tenants[i]
+		co := graph.CredentialOptions{
+			Tenant:             t.Name,
+			TenantID:           t.TenantID,
+			ClientID:           t.ClientID,
+			AuthorityHost:      t.AuthorityHost,
+			GraphEndpoint:      t.GraphEndpoint,
+			Kind:               string(t.Credential),
+			Secret:             t.Secret.Reveal(),
+			CertificatePEM:     []byte(t.CertificatePEM.Reveal()),
+			FederatedTokenPath: t.FederatedTokenPath,
+			HTTPClient:         hc,
+			Metrics:            m,
+		}
+		if t.ManagedIdentity != nil {
+			co.ManagedIdentityClientID = t.ManagedIdentity.ClientID
+		}
+		ts, err := graph.NewTokenSource(co)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
+		}
+		c, err := graph.NewClient(graph.ClientOptions{
+			Tenant:         t.Name,
+			GraphEndpoint:  t.GraphEndpoint,
+			Tokens:         ts,
+			HTTPClient:     hc,
+			MaxConcurrency: cfg.Global.MaxConcurrency,
+			RequestTimeout: cfg.Global.RequestTimeout,
+			Metrics:        m,
+			Logger:         logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
+		}
+		clients[t.Name] = c
+	}
+	return clients, nil
+}
+
+// Apply makes the exporter watch what cfg says, through clients.
+func (e *Exporter) Apply(cfg *config.Config, clients map[string]*graph.Client) {
+	fetchers := make(map[string]Fetcher, len(clients))
+	for name, c := range clients {
+		fetchers[name] = c
+	}
+	e.Update(TargetsFromConfig(cfg), fetchers, SettingsFromConfig(cfg))
+}
