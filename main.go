@@ -1,0 +1,264 @@
+// Command msgraph_lro_exporter exports the health of Microsoft Graph
+// long-running operations as Prometheus metrics.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	slogkit "github.com/tjhop/slog-gokit"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
+	"github.com/msgraph-lro/msgraph_lro_exporter/config"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+const program = "msgraph_lro_exporter"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, so that tests can call it.
+func run(args []string, stdout, stderr *os.File) int {
+	app := kingpin.New(program, "Prometheus exporter for the health of Microsoft Graph long-running operations.")
+	var (
+		configFile    = app.Flag("config.file", "Exporter configuration file.").Default("msgraph_lro.yml").String()
+		configCheck   = app.Flag("config.check", "Validate the configuration file and exit (0 if valid). Contacts nothing.").Bool()
+		telemetryPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		logLevel      = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
+		logFormat     = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
+		demo          = app.Flag("demo", "Serve metrics from a built-in simulated tenant; no configuration file or credentials needed.").Bool()
+		webFlags      = kingpinflag.AddFlags(app, ":10071")
+	)
+	app.Version(version.Print(program))
+	app.HelpFlag.Short('h')
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", program, err)
+		return 2
+	}
+
+	logger, slogger := newLoggers(stderr, *logLevel, *logFormat)
+
+	if *configCheck {
+		cfg, err := config.Load(*configFile)
+		if err == nil {
+			_, err = collector.NewClients(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %s\n", program, err)
+			return 1
+		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+		fmt.Fprintf(stdout, "%s: OK: %d tenants, %d operations\n", *configFile, len(cfg.Tenants), len(cfg.Operations))
+		return 0
+	}
+
+	level.Info(logger).Log("msg", "starting "+program, "version", version.Info(), "build_context", version.BuildContext())
+
+	metrics := graph.NewMetrics()
+	exp := collector.New(logger, time.Now)
+	var (
+		hc   *http.Client
+		load = func() (*config.Config, error) { return config.Load(*configFile) }
+	)
+	if *demo {
+		d, err := startDemo(logger)
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot start the demo tenant", "err", err)
+			return 1
+		}
+		defer d.Close()
+		hc = d.HTTPClient()
+		load = d.Config
+	}
+
+	reloader := newReloader(load, exp, hc, metrics, logger)
+	if err := reloader.reload(); err != nil {
+		level.Error(logger).Log("msg", "cannot load configuration", "file", *configFile, "err", err)
+		return 1
+	}
+
+	static := prometheus.NewRegistry()
+	static.MustRegister(
+		metrics,
+		reloader,
+		versioncollector.NewCollector(program),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	mux := http.NewServeMux()
+	mux.Handle(*telemetryPath, exp.Handler(static, logger))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready.") })
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reloader.reload(); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded.")
+	})
+	if *telemetryPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "Microsoft Graph long-running operations exporter",
+			Description: "Prometheus exporter for the health of Microsoft Graph long-running operations",
+			Version:     version.Info(),
+			Links: []web.LandingLinks{
+				{Address: *telemetryPath, Text: "Metrics"},
+				{Address: "/-/healthy", Text: "Health"},
+			},
+		})
+		if err != nil {
+			level.Error(logger).Log("msg", "landing page", "err", err)
+			return 1
+		}
+		mux.Handle("/", landing)
+	}
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGHUP {
+				_ = reloader.reload()
+				continue
+			}
+			level.Info(logger).Log("msg", "shutting down", "signal", sig)
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+			return
+		}
+	}()
+	if err := web.ListenAndServe(srv, webFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		level.Error(logger).Log("msg", "HTTP server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newLoggers makes the project's go-kit logger and, for exporter-toolkit,
+// a slog.Logger that writes through it.
+func newLoggers(w *os.File, lvl, format string) (log.Logger, *slog.Logger) {
+	var l log.Logger
+	if format == "json" {
+		l = log.NewJSONLogger(log.NewSyncWriter(w))
+	} else {
+		l = log.NewLogfmtLogger(log.NewSyncWriter(w))
+	}
+	var opt level.Option
+	sl := slog.LevelInfo
+	switch lvl {
+	case "debug":
+		opt, sl = level.AllowDebug(), slog.LevelDebug
+	case "warn":
+		opt, sl = level.AllowWarn(), slog.LevelWarn
+	case "error":
+		opt, sl = level.AllowError(), slog.LevelError
+	default:
+		opt = level.AllowInfo()
+	}
+	base := level.NewFilter(l, opt)
+	// slog records carry their own time and caller.
+	sloggr := slog.New(slogkit.NewGoKitHandler(base, sl))
+	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), sloggr
+}
+
+// reloader loads the config, builds its Graph clients, and only then hands
+// it to the exporter: a bad config changes nothing.
+type reloader struct {
+	mu      sync.Mutex
+	load    func() (*config.Config, error)
+	exp     *collector.Exporter
+	hc      *http.Client
+	metrics *graph.Metrics
+	logger  log.Logger
+
+	success, successTime prometheus.Gauge
+}
+
+func newReloader(load func() (*config.Config, error), exp *collector.Exporter, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
+	return &reloader{
+		load: load, exp: exp, hc: hc, metrics: m, logger: logger,
+		success: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "msgraph_lro_config_last_reload_successful",
+			Help: "1 if the latest configuration load succeeded, 0 if it was refused (the previous configuration stays in use).",
+		}),
+		successTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "msgraph_lro_config_last_reload_success_timestamp_seconds",
+			Help: "When the configuration was last loaded successfully, in Unix seconds.",
+		}),
+	}
+}
+
+func (r *reloader) reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	err := r.apply()
+	if err != nil {
+		r.success.Set(0)
+		level.Error(r.logger).Log("msg", "configuration refused; the previous one stays in use", "err", err)
+		return err
+	}
+	r.success.Set(1)
+	r.successTime.SetToCurrentTime()
+	return nil
+}
+
+func (r *reloader) apply() error {
+	cfg, err := r.load()
+	if err != nil {
+		return err
+	}
+	clients, err := collector.NewClients(cfg, r.hc, r.metrics, r.logger)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings {
+		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
+	}
+	r.exp.Apply(cfg, clients)
+	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (r *reloader) Describe(ch chan<- *prometheus.Desc) {
+	r.success.Describe(ch)
+	r.successTime.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (r *reloader) Collect(ch chan<- prometheus.Metric) {
+	r.success.Collect(ch)
+	r.successTime.Collect(ch)
+}

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the exporter once for all tests of this package.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "msgraph-lro-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "msgraph_lro_exporter")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// lockedBuffer collects a process's output while tests read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+var listening = regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
+
+// exporter is the built binary, running.
+type exporter struct {
+	url    string
+	stderr *lockedBuffer
+	cmd    *exec.Cmd
+}
+
+// start runs the binary on 127.0.0.1 port 0 and waits until it listens.
+func start(t *testing.T, env []string, args ...string) *exporter {
+	t.Helper()
+	args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
+	cmd := exec.Command(binary(t), args...)
+	cmd.Env = append(os.Environ(), env...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr, cmd.Stdout = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			return &exporter{url: "http://" + m[1], stderr: stderr, cmd: cmd}
+		}
+		select {
+		case <-done:
+			t.Fatalf("exporter exited:\n%s", stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter did not start listening:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (x *exporter) get(t *testing.T, path string, hdr ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, x.url+path, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// pick keeps the lines of an exposition that belong to the named metrics
+// (HELP, TYPE and samples), sorted, for a comparison that does not depend
+// on what else the page holds.
+func pick(exposition string, names ...string) string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(exposition))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
+		if i := strings.IndexAny(name, "{ "); i >= 0 {
+			name = name[:i]
+		}
+		for _, n := range names {
+			if name == n {
+				out = append(out, line)
+			}
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n")
+}
+
+// series writes one exposition line with its labels in name order, as
+// client_golang writes them: base and extra are name, value pairs.
+func series(name string, base []string, value string, extra ...string) string {
+	pairs := append(append([]string{}, base...), extra...)
+	type lv struct{ n, v string }
+	var ls []lv
+	for i := 0; i+1 < len(pairs); i += 2 {
+		ls = append(ls, lv{pairs[i], pairs[i+1]})
+	}
+	sort.Slice(ls, func(i, j int) bool { return ls[i].n < ls[j].n })
+	var b strings.Builder
+	b.WriteString(name + "{")
+	for i, l := range ls {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, "%s=%q", l.n, l.v)
+	}
+	fmt.Fprintf(&b, "} %s\n", value)
+	return b.String()
+}
+
+func sortedLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func tenantConfig(tn *graphtest.Tenant, secretFile, ops string) string {
+	return fmt.Sprintf(`tenants:
+  - name: contoso
+    tenant_id: %s
+    client_id: %s
+    client_secret_file: %s
+    authority_host: %s
+    graph_endpoint: %s
+operations:
+%s`, tn.TenantID, tn.ClientID, secretFile, tn.AuthorityHost, tn.GraphEndpoint, ops)
+}
+
+// The binary, a config file and the simulated tenant over TLS: /metrics
+// shows what Graph says, and no secret shows anywhere.
+func TestBinaryAgainstSimulatedTenant(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	rma := graph.OperationRef{Scope: graph.ScopeRoleManagementAlerts, ID: "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_StaleSignInAlert"}
+	pw := graph.OperationRef{Scope: graph.ScopeAuthenticationMethods, User: "alice@contoso.com", ID: "9f1c"}
+	tn.SetOperation(rma.URLPath(), map[string]any{
+		"id": rma.ID, "createdDateTime": "2023-06-09T22:50:41.5414467Z", "lastActionDateTime": "2023-06-09T22:52:09.0296021Z",
+		"resourceLocation": "", "status": "running", "statusDetail": "",
+	})
+	tn.SetOperation(pw.URLPath(), map[string]any{
+		"id": "9f1c", "status": "failed", "createdDateTime": "2020-03-19T12-01-03.45Z", "lastActionDateTime": "2020-03-19T12-01-04.23Z",
+		"statusDetail": "Password does not meet complexity requirements",
+	})
+	dir := t.TempDir()
+	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
+	cfgFile := writeFile(t, dir, "msgraph_lro.yml", tenantConfig(tn, secret, fmt.Sprintf(`  - tenant: contoso
+    scope: roleManagementAlerts
+    id: "%s"
+    name: stale-sign-in
+    labels: {team: identity}
+  - tenant: contoso
+    url: %s/beta/users/alice@contoso.com/authentication/operations/9f1c?aadgdc=x&aadgsu=y
+  - tenant: contoso
+    scope: industryData
+    id: 404-nobody-home
+`, rma.ID, tn.GraphEndpoint)), 0o644)
+
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile, "--log.level=debug")
+	code, body := x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "5")
+	if code != 200 {
+		t.Fatalf("/metrics: %d\n%s", code, body)
+	}
+	op1 := []string{"tenant", "contoso", "scope", "roleManagementAlerts", "operation_id", rma.ID, "name", "stale-sign-in", "team", "identity"}
+	op2 := []string{"tenant", "contoso", "scope", "authenticationMethods", "operation_id", "9f1c", "name", "", "team", ""}
+	op3 := []string{"tenant", "contoso", "scope", "industryData", "operation_id", "404-nobody-home", "name", "", "team", ""}
+	var w strings.Builder
+	help := func(name, typ, text string) {
+		fmt.Fprintf(&w, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, typ)
+	}
+	help("msgraph_lro_status", "gauge", "Status of a Graph long-running operation as a state set: 1 for the current status, 0 for the others (notStarted, running, succeeded, failed, unknownFutureValue; a status Graph adds later counts as unknownFutureValue). succeeded and failed are final.")
+	for _, s := range graph.Statuses {
+		w.WriteString(series("msgraph_lro_status", op1, map[bool]string{true: "1", false: "0"}[s == "running"], "status", s))
+		w.WriteString(series("msgraph_lro_status", op2, map[bool]string{true: "1", false: "0"}[s == "failed"], "status", s))
+	}
+	help("msgraph_lro_created_timestamp_seconds", "gauge", "When the operation was created (createdDateTime), in Unix seconds. Absent when Graph gave no readable timestamp.")
+	w.WriteString(series("msgraph_lro_created_timestamp_seconds", op1, "1.6863510415414467e+09"))
+	w.WriteString(series("msgraph_lro_created_timestamp_seconds", op2, "1.58461926345e+09"))
+	help("msgraph_lro_info", "gauge", "Always 1; carries the operation's resourceLocation and statusDetail (cut to 256 bytes) as labels.")
+	w.WriteString(series("msgraph_lro_info", op1, "1", "resource_location", "", "status_detail", ""))
+	w.WriteString(series("msgraph_lro_info", op2, "1", "resource_location", "", "status_detail", "Password does not meet complexity requirements"))
+	help("msgraph_lro_up", "gauge", "1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.")
+	w.WriteString(series("msgraph_lro_up", op1, "1"))
+	w.WriteString(series("msgraph_lro_up", op2, "1"))
+	w.WriteString(series("msgraph_lro_up", op3, "0"))
+	w.WriteString(`# HELP msgraph_lro_operations Operations watched, by tenant and source (config, discovery).
+# TYPE msgraph_lro_operations gauge
+msgraph_lro_operations{source="config",tenant="contoso"} 3
+# HELP msgraph_lro_graph_requests_total HTTP requests sent to Microsoft Graph, by tenant and HTTP status code ("error" when no answer came: timeout, connection failure). A $batch request counts once.
+# TYPE msgraph_lro_graph_requests_total counter
+msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 2
+msgraph_lro_graph_requests_total{code="404",tenant="contoso"} 1
+# HELP msgraph_lro_token_requests_total Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result (success, error).
+# TYPE msgraph_lro_token_requests_total counter
+msgraph_lro_token_requests_total{result="error",tenant="contoso"} 0
+msgraph_lro_token_requests_total{result="success",tenant="contoso"} 1
+# HELP msgraph_lro_config_last_reload_successful 1 if the latest configuration load succeeded, 0 if it was refused (the previous configuration stays in use).
+# TYPE msgraph_lro_config_last_reload_successful gauge
+msgraph_lro_config_last_reload_successful 1
+`)
+	want := w.String()
+	got := pick(body, "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds", "msgraph_lro_info", "msgraph_lro_up",
+		"msgraph_lro_operations", "msgraph_lro_graph_requests_total", "msgraph_lro_token_requests_total", "msgraph_lro_config_last_reload_successful")
+	if got != sortedLines(want) {
+		t.Errorf("/metrics:\n%s\n\nwant:\n%s", got, sortedLines(want))
+	}
+	for _, name := range []string{"msgraph_lro_exporter_build_info", "msgraph_lro_age_seconds", "msgraph_lro_last_action_age_seconds",
+		"msgraph_lro_last_success_timestamp_seconds", "msgraph_lro_scrape_duration_seconds", "msgraph_lro_graph_request_duration_seconds_bucket",
+		"msgraph_lro_graph_throttled_total", "msgraph_lro_config_last_reload_success_timestamp_seconds"} {
+		if !strings.Contains(body, "\n"+name) {
+			t.Errorf("/metrics has no %s", name)
+		}
+	}
+	if q := tn.LastQuery(pw.URLPath()); q.Get("aadgdc") != "x" || q.Get("aadgsu") != "y" {
+		t.Errorf("the pasted URL's query was not kept: %v", q)
+	}
+
+	// A second scrape inside cache_ttl asks Graph only for the operation
+	// whose fetch failed: errors are never cached.
+	before := tn.Requests()
+	x.get(t, "/metrics")
+	if got := tn.Requests() - before; got != 1 {
+		t.Errorf("second scrape sent %d Graph requests, want 1 (the 404 again)", got)
+	}
+
+	for path, wantText := range map[string]string{"/": "Microsoft Graph", "/-/healthy": "Healthy", "/-/ready": "Ready"} {
+		code, page := x.get(t, path)
+		if code != 200 || !strings.Contains(page, wantText) {
+			t.Errorf("GET %s = %d, %q", path, code, page)
+		}
+		if strings.Contains(page, tn.ClientSecret) {
+			t.Errorf("GET %s shows the client secret", path)
+		}
+	}
+	if strings.Contains(body, tn.ClientSecret) {
+		t.Error("/metrics shows the client secret")
+	}
+	if strings.Contains(x.stderr.String(), tn.ClientSecret) {
+		t.Error("the log holds the client secret")
+	}
+}
+
+// --config.check validates without contacting anything and says what is wrong.
+func TestConfigCheck(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	dir := t.TempDir()
+	secret := writeFile(t, dir, "secret", tn.ClientSecret, 0o600)
+	good := writeFile(t, dir, "good.yml", tenantConfig(tn, secret, "  - {tenant: contoso, scope: industryData, id: x}\n"), 0o644)
+	bad := writeFile(t, dir, "bad.yml", tenantConfig(tn, secret, "  - {tenant: fabrikam, scope: industryData, id: x}\n"), 0o644)
+
+	out, err := exec.Command(binary(t), "--config.check", "--config.file="+good).CombinedOutput()
+	if err != nil || string(out) != good+": OK: 1 tenants, 1 operations\n" {
+		t.Errorf("--config.check good: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary(t), "--config.check", "--config.file="+bad).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("--config.check bad: exit %v, want 1", err)
+	}
+	if want := "msgraph_lro_exporter: " + bad + `:9: operations[0] "x": tenant: "fabrikam" is not a configured tenant` + "\n"; string(out) != want {
+		t.Errorf("--config.check bad said:\n%s\nwant:\n%s", out, want)
+	}
+	if tn.TokenRequests() != 0 || tn.Requests() != 0 {
+		t.Errorf("--config.check contacted the tenant: %d token, %d Graph requests", tn.TokenRequests(), tn.Requests())
+	}
+	out, err = exec.Command(binary(t), "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "msgraph_lro_exporter, version ") {
+		t.Errorf("--version: %v\n%s", err, out)
+	}
+}
+
+// --demo serves every status, and promtool finds nothing to complain about.
+func TestDemoMetricsPassPromtool(t *testing.T) {
+	x := start(t, nil, "--demo")
+	var body string
+	for _, s := range graph.Statuses[:4] {
+		if body == "" {
+			_, body = x.get(t, "/metrics")
+		}
+		if !regexp.MustCompile(`msgraph_lro_status\{[^}]*status="` + s + `"[^}]*\} 1\n`).MatchString(body) {
+			t.Errorf("demo shows no operation with status %s", s)
+		}
+	}
+	if !strings.Contains(x.stderr.String(), "DEMO MODE") {
+		t.Error("the demo does not say it is a demo")
+	}
+	if strings.Contains(body, `msgraph_lro_up{`) && regexp.MustCompile(`msgraph_lro_up\{[^}]*\} 0`).MatchString(body) {
+		t.Errorf("a demo operation is not up:\n%s", pick(body, "msgraph_lro_up"))
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("MSGRAPH_LRO_REQUIRE_PROMTOOL") != "" {
+			t.Fatal("promtool is not installed: apt-get install prometheus")
+		}
+		t.Skip("promtool not installed (apt-get install prometheus); set MSGRAPH_LRO_REQUIRE_PROMTOOL=1 to make this a failure")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) != 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
