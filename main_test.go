@@ -28,7 +28,7 @@ var (
 )
 
 // binary builds the exporter once for all tests of this package.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "msgraph-lro-bin-")
@@ -79,7 +79,7 @@ type exporter struct {
 }
 
 // start runs the binary on 127.0.0.1 port 0 and waits until it listens.
-func start(t *testing.T, env []string, args ...string) *exporter {
+func start(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
 	args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
 	cmd := exec.Command(binary(t), args...)
@@ -117,7 +117,7 @@ func start(t *testing.T, env []string, args ...string) *exporter {
 	}
 }
 
-func (x *exporter) get(t *testing.T, path string, hdr ...string) (int, string) {
+func (x *exporter) get(t testing.TB, path string, hdr ...string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, x.url+path, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
@@ -183,7 +183,7 @@ func sortedLines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {
+func writeFile(t testing.TB, dir, name, content string, mode os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(content), mode); err != nil {
@@ -264,8 +264,10 @@ func TestBinaryAgainstSimulatedTenant(t *testing.T) {
 msgraph_lro_operations{source="config",tenant="contoso"} 3
 # HELP msgraph_lro_graph_requests_total HTTP requests sent to Microsoft Graph, by tenant and HTTP status code ("error" when no answer came: timeout, connection failure). A $batch request counts once.
 # TYPE msgraph_lro_graph_requests_total counter
-msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 2
-msgraph_lro_graph_requests_total{code="404",tenant="contoso"} 1
+msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 1
+# HELP msgraph_lro_graph_operations_fetched_total Operations Microsoft Graph answered for, by tenant, one per operation whether alone or inside a $batch: divided by msgraph_lro_graph_requests_total it shows how much batching saves.
+# TYPE msgraph_lro_graph_operations_fetched_total counter
+msgraph_lro_graph_operations_fetched_total{tenant="contoso"} 3
 # HELP msgraph_lro_token_requests_total Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result (success, error).
 # TYPE msgraph_lro_token_requests_total counter
 msgraph_lro_token_requests_total{result="error",tenant="contoso"} 0
@@ -276,7 +278,7 @@ msgraph_lro_config_last_reload_successful 1
 `)
 	want := w.String()
 	got := pick(body, "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds", "msgraph_lro_info", "msgraph_lro_up",
-		"msgraph_lro_operations", "msgraph_lro_graph_requests_total", "msgraph_lro_token_requests_total", "msgraph_lro_config_last_reload_successful")
+		"msgraph_lro_operations", "msgraph_lro_graph_requests_total", "msgraph_lro_graph_operations_fetched_total", "msgraph_lro_token_requests_total", "msgraph_lro_config_last_reload_successful")
 	if got != sortedLines(want) {
 		t.Errorf("/metrics:\n%s\n\nwant:\n%s", got, sortedLines(want))
 	}

@@ -14,14 +14,15 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/singleflight"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
 
-// Fetcher reads one operation of one tenant; *graph.Client is one.
+// Fetcher reads operations of one tenant; *graph.Client is one. It calls
+// each(i, …) once for every refs[i], as answers arrive.
 type Fetcher interface {
-	GetOperation(ctx context.Context, ref graph.OperationRef) (*graph.Operation, error)
+	GetOperations(ctx context.Context, refs []graph.OperationRef, each func(i int, op *graph.Operation, err error))
 }
 
 // Sources of a watched operation: the `source` label of msgraph_lro_operations.
@@ -56,8 +57,8 @@ const MaxLabelValueLength = 256
 // target is a Target made ready for the scrape path.
 type target struct {
 	Target
-	key    string   // cache and singleflight key
-	values []string // tenant, scope, operation_id, name, static labels...
+	key    string // cache and flight key
+	labels *labelSet
 }
 
 // state is everything one config says, built once and swapped whole.
@@ -79,7 +80,7 @@ type opCount struct {
 type Exporter struct {
 	st     atomic.Pointer[state]
 	cache  *cache
-	sf     singleflight.Group
+	flying flights
 	now    func() time.Time
 	logger log.Logger
 }
@@ -124,6 +125,7 @@ func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Setti
 
 	st := &state{fetchers: fetchers, settings: s, d: newDescs(static)}
 	keep := make(map[string]bool, len(targets))
+	pool := pairPool{}
 	counts := map[[2]string]int{}
 	for _, t := range targets {
 		tt := target{Target: t, key: t.Tenant + "\x00" + t.Ref.Key()}
@@ -131,10 +133,12 @@ func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Setti
 			continue // a configured operation wins over a later duplicate
 		}
 		keep[tt.key] = true
-		tt.values = append([]string{t.Tenant, t.Ref.Scope, t.Ref.ID, t.Name}, make([]string, len(static))...)
+		values := append([]string{t.Tenant, t.Ref.Scope, t.Ref.ID, t.Name}, make([]string, len(static))...)
 		for i, k := range static {
-			tt.values[4+i] = t.Labels[k]
+			values[4+i] = t.Labels[k]
 		}
+		tt.labels = newLabelSet(pool, st.d.labelNames, values)
+		tt.Labels = nil // in tt.labels now; a map per operation adds up
 		st.targets = append(st.targets, tt)
 		counts[[2]string{t.Tenant, t.Source}]++
 	}
@@ -156,19 +160,23 @@ type result struct {
 }
 
 // fetch returns what to show for each target: cached answers where fresh,
-// new ones where Graph answered before ctx ended.
+// new ones where Graph answered before ctx ended. Operations another scrape
+// is already fetching are waited for, not fetched again; the rest are
+// fetched per tenant in one call, which batches them.
 func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []result {
 	now := e.now()
 	res := make([]result, len(targets))
 	type pending struct {
-		i  int
-		ch <-chan singleflight.Result
+		i int
+		c *call
 	}
-	var waits []pending
+	var (
+		due  []int
+		keys []string
+	)
 	for i := range targets {
 		t := &targets[i]
-		en := e.cache.get(t.key)
-		v := en.view()
+		v := e.cache.get(t.key).view()
 		res[i].view = v
 		switch {
 		case v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL):
@@ -176,61 +184,81 @@ func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []res
 		case now.Before(v.notBefore):
 			// Graph asked us to wait: show the last answer, marked not up.
 		default:
-			f := st.fetchers[t.Tenant]
-			ref, timeout := t.Ref, st.settings.FetchTimeout
-			ch := e.sf.DoChan(t.key, func() (any, error) {
-				return e.fetchOne(f, t.Tenant, ref, en, timeout), nil
-			})
-			waits = append(waits, pending{i, ch})
+			due, keys = append(due, i), append(keys, t.key)
 		}
 	}
+	calls, owned := e.flying.join(keys)
+	waits := make([]pending, len(due))
+	mine := map[string][]int{} // tenant → targets this scrape fetches
+	for k, i := range due {
+		waits[k] = pending{i, calls[k]}
+		if owned[k] {
+			mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
+		}
+	}
+	for tenant, idx := range mine {
+		go e.fetchTenant(st, st.fetchers[tenant], targets, idx)
+	}
 	for _, w := range waits {
-		var r singleflight.Result
 		select {
-		case r = <-w.ch:
+		case <-w.c.done:
 		default:
 			select {
-			case r = <-w.ch:
+			case <-w.c.done:
 			case <-ctx.Done():
 				continue // missed the deadline: last answer, not up
 			}
 		}
-		v := r.Val.(view)
-		res[w.i].view = v
-		res[w.i].up = v.err == nil
+		res[w.i].view = w.c.v
+		res[w.i].up = w.c.v.err == nil
 	}
 	return res
 }
 
 var errNoTenant = errors.New("tenant has no Graph client")
 
-// fetchOne asks Graph for one operation and records the outcome. It runs
-// once per operation however many scrapes wait for it, on its own deadline.
-func (e *Exporter) fetchOne(f Fetcher, tenant string, ref graph.OperationRef, en *entry, timeout time.Duration) view {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// fetchTenant asks Graph for some operations of one tenant and records each
+// answer. It runs on its own deadline, not the scrape's: other scrapes may
+// be waiting for the same answers, and a late answer is cached for the next.
+func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int) {
+	ctx, cancel := context.WithTimeout(context.Background(), st.settings.FetchTimeout)
 	defer cancel()
-	var op *graph.Operation
-	err := errNoTenant
-	if f != nil {
-		op, err = f.GetOperation(ctx, ref)
+	done := func(i int, op *graph.Operation, err error) {
+		t := &targets[i]
+		en := e.cache.get(t.key)
+		en.record(op, err, e.now())
+		e.logFetch(t, op, err)
+		e.flying.finish(t.key, en.view())
 	}
-	en.record(op, err, e.now())
+	if f == nil {
+		for _, i := range idx {
+			done(i, nil, errNoTenant)
+		}
+		return
+	}
+	refs := make([]graph.OperationRef, len(idx))
+	for k, i := range idx {
+		refs[k] = targets[i].Ref
+	}
+	f.GetOperations(ctx, refs, func(k int, op *graph.Operation, err error) { done(idx[k], op, err) })
+}
+
+func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
 	if err != nil {
 		lvl := level.Warn
 		var gerr *graph.Error
 		if errors.As(err, &gerr) {
 			lvl = level.Debug // the Graph client logged it with its request ids
 		}
-		lvl(e.logger).Log("msg", "cannot fetch operation", "tenant", tenant, "scope", ref.Scope, "operation_id", ref.ID, "err", err)
-	} else {
-		if op.Status != op.RawStatus {
-			level.Debug(e.logger).Log("msg", "unrecognised status counted as unknownFutureValue", "tenant", tenant, "operation_id", ref.ID, "status", op.RawStatus)
-		}
-		for _, te := range op.TimestampErrors {
-			level.Debug(e.logger).Log("msg", "timestamp left out", "tenant", tenant, "operation_id", ref.ID, "err", te)
-		}
+		lvl(e.logger).Log("msg", "cannot fetch operation", "tenant", t.Tenant, "scope", t.Ref.Scope, "operation_id", t.Ref.ID, "err", err)
+		return
 	}
-	return en.view()
+	if op.Status != op.RawStatus {
+		level.Debug(e.logger).Log("msg", "unrecognised status counted as unknownFutureValue", "tenant", t.Tenant, "operation_id", t.Ref.ID, "status", op.RawStatus)
+	}
+	for _, te := range op.TimestampErrors {
+		level.Debug(e.logger).Log("msg", "timestamp left out", "tenant", t.Tenant, "operation_id", t.Ref.ID, "err", te)
+	}
 }
 
 // Collector returns a prometheus.Collector for one scrape: whatever Graph
@@ -264,39 +292,35 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 
 // emit sends one operation's series.
 func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
-	send := func(desc *prometheus.Desc, v float64, extra ...string) {
-		lv := t.values
-		if len(extra) > 0 {
-			lv = append(append(make([]string, 0, len(lv)+len(extra)), lv...), extra...)
-		}
-		m, err := prometheus.NewConstMetric(desc, prometheus.GaugeValue, v, lv...)
-		if err != nil {
-			level.Debug(e.logger).Log("msg", "series left out", "operation_id", t.Ref.ID, "err", err)
-			return
-		}
-		ch <- m
+	buf := make([]sample, 0, maxSamples) // one allocation for all of them
+	ls := t.labels
+	add := func(desc *prometheus.Desc, labels []*dto.LabelPair, v float64) {
+		buf = buf[:len(buf)+1]
+		s := &buf[len(buf)-1]
+		s.desc, s.labels, s.value = desc, labels, v
+		ch <- s
 	}
-	send(d.up, boolFloat(r.up))
+	add(d.up, ls.base, boolFloat(r.up))
 	op := r.op
 	if op == nil {
 		return
 	}
-	for _, s := range graph.Statuses {
-		send(d.status, boolFloat(op.Status == s), s)
+	for i, s := range graph.Statuses {
+		add(d.status, ls.status[i], boolFloat(op.Status == s))
 	}
 	if !op.CreatedDateTime.IsZero() {
-		send(d.created, unixSeconds(op.CreatedDateTime))
-		send(d.age, now.Sub(op.CreatedDateTime).Seconds())
+		add(d.created, ls.base, unixSeconds(op.CreatedDateTime))
+		add(d.age, ls.base, now.Sub(op.CreatedDateTime).Seconds())
 	}
 	if !op.LastActionDateTime.IsZero() {
-		send(d.lastAction, unixSeconds(op.LastActionDateTime))
-		send(d.lastActionAge, now.Sub(op.LastActionDateTime).Seconds())
+		add(d.lastAction, ls.base, unixSeconds(op.LastActionDateTime))
+		add(d.lastActionAge, ls.base, now.Sub(op.LastActionDateTime).Seconds())
 	}
 	if op.HasPercentage {
-		send(d.completion, op.PercentageComplete/100)
+		add(d.completion, ls.base, op.PercentageComplete/100)
 	}
-	send(d.info, 1, clip(op.ResourceLocation), clip(op.StatusDetail))
-	send(d.lastSuccess, unixSeconds(r.fetched))
+	add(d.info, ls.infoFor(clip(op.ResourceLocation), clip(op.StatusDetail)), 1)
+	add(d.lastSuccess, ls.base, unixSeconds(r.fetched))
 }
 
 func boolFloat(b bool) float64 {

@@ -5,6 +5,8 @@ import "github.com/prometheus/client_golang/prometheus"
 // descs are the metric descriptions of one config: the operation label set
 // is the fixed labels plus the union of every operation's static labels.
 type descs struct {
+	labelNames []string // of an operation: fixed, then static
+
 	status, created, lastAction, age, lastActionAge, completion *prometheus.Desc
 	info, up, lastSuccess, operations, scrapeDuration           *prometheus.Desc
 }
@@ -15,6 +17,7 @@ func newDescs(static []string) descs {
 		return append(append(make([]string, 0, len(base)+len(extra)), base...), extra...)
 	}
 	return descs{
+		labelNames: base,
 		status: prometheus.NewDesc("msgraph_lro_status",
 			"Status of a Graph long-running operation as a state set: 1 for the current status, 0 for the others (notStarted, running, succeeded, failed, unknownFutureValue; a status Graph adds later counts as unknownFutureValue). succeeded and failed are final.",
 			with("status"), nil),

@@ -153,6 +153,16 @@ func TestSlowGraphMissesDeadline(t *testing.T) {
 	}
 }
 
+// opRequests is how many times Graph was asked for a seeded operation,
+// alone or inside a $batch.
+func (e *env) opRequests() int {
+	n := 0
+	for _, p := range []string{alertPath, alert2Path, resetPath, importPath, sitePath, unknownPath} {
+		n += e.tenant.RequestsFor(p)
+	}
+	return n
+}
+
 // upValue scrapes once and returns the one operation's msgraph_lro_up.
 func upValue(t *testing.T, e *env, timeout time.Duration) float64 {
 	t.Helper()
@@ -200,21 +210,21 @@ func TestCachingAndTokenReuse(t *testing.T) {
 	e := newEnv(t, "  cache_ttl: 30s\n  terminal_cache_ttl: 1h", seedOps...)
 	seedTenant(e.tenant)
 	e.collect()
-	if got := e.tenant.Requests(); got != len(seedOps) {
-		t.Fatalf("first scrape: %d Graph requests, want %d", got, len(seedOps))
+	if got := e.opRequests(); got != len(seedOps) {
+		t.Fatalf("first scrape asked for %d operations, want %d", got, len(seedOps))
 	}
 	e.clock.Add(10 * time.Second)
 	e.collect()
-	if got := e.tenant.Requests(); got != len(seedOps) {
-		t.Fatalf("second scrape inside cache_ttl sent %d requests, want none", got-len(seedOps))
+	if got := e.opRequests(); got != len(seedOps) {
+		t.Fatalf("second scrape inside cache_ttl asked for %d operations, want none", got-len(seedOps))
 	}
 	// Past cache_ttl: only the live operations (running, and the unknown status) are asked again.
 	const live = 4
 	for i := 1; i <= 20; i++ {
 		e.clock.Add(31 * time.Second)
 		e.collect()
-		if got, want := e.tenant.Requests(), len(seedOps)+i*live; got != want {
-			t.Fatalf("after %d scrapes past cache_ttl: %d Graph requests, want %d", i, got, want)
+		if got, want := e.opRequests(), len(seedOps)+i*live; got != want {
+			t.Fatalf("after %d scrapes past cache_ttl: %d operations asked for, want %d", i, got, want)
 		}
 	}
 	if got := e.tenant.TokenRequests(); got != 1 {
@@ -236,7 +246,11 @@ func TestConcurrentScrapesShareFetches(t *testing.T) {
 		go func() { defer wg.Done(); e.collect() }()
 	}
 	wg.Wait()
-	if got := e.tenant.Requests(); got != len(seedOps) {
-		t.Errorf("two concurrent scrapes sent %d Graph requests, want %d", got, len(seedOps))
+	if got := e.opRequests(); got != len(seedOps) {
+		t.Errorf("two concurrent scrapes asked for %d operations, want %d", got, len(seedOps))
+	}
+	// A $batch of the five beta operations, and one GET for the v1.0 one.
+	if got := e.tenant.Requests(); got != 2 {
+		t.Errorf("two concurrent scrapes sent %d HTTP requests, want 2", got)
 	}
 }

@@ -63,6 +63,7 @@ func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger lo
 			Tokens:         ts,
 			HTTPClient:     hc,
 			MaxConcurrency: cfg.Global.MaxConcurrency,
+			Batch:          cfg.Global.Batch,
 			RequestTimeout: cfg.Global.RequestTimeout,
 			Metrics:        m,
 			Logger:         logger,

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -35,6 +36,7 @@ type ClientOptions struct {
 	Tokens         TokenSource
 	HTTPClient     *http.Client // nil: a default transport
 	MaxConcurrency int          // Graph requests in flight at once; < 1 means 1
+	Batch          bool         // group GetOperations into $batch requests
 	RequestTimeout time.Duration
 	Metrics        *Metrics
 	Logger         log.Logger
@@ -51,6 +53,7 @@ type Client struct {
 	metrics  *Metrics
 	logger   log.Logger
 	ua       string
+	batch    bool
 }
 
 // NewClient checks the options and builds the client. It contacts nothing.
@@ -102,6 +105,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		metrics:  m,
 		logger:   log.With(logger, "tenant", o.Tenant),
 		ua:       "msgraph_lro_exporter/" + version.Version,
+		batch:    o.Batch,
 	}, nil
 }
 
@@ -152,25 +156,52 @@ func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation
 
 // get sends one GET to Graph and returns the body of a 200.
 func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
+	a, err := c.send(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
+	if a.status == http.StatusOK {
+		return a.body, nil
+	}
+	return nil, c.answerError(u.Path, a.status, a.header, a.body, a.crid)
+}
+
+// answer is what Graph sent back for one HTTP request.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	crid   string // our client-request-id
+}
+
+// send makes one HTTP request to Graph: it waits for a free slot of the
+// tenant's MaxConcurrency, adds the token, counts and times the request,
+// and reads at most MaxBodyBytes of the answer.
+func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte) (answer, error) {
 	if !c.MayCarryToken(u) {
-		return nil, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
+		return answer{}, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
 	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a free request slot: %w", ctx.Err())
+		return answer{}, fmt.Errorf("waiting for a free request slot: %w", ctx.Err())
 	}
 	defer func() { <-c.sem }()
 
 	token, err := c.tokens.Token(ctx)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
-		return nil, err
+		return answer{}, err
 	}
 	crid := newUUID()
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -178,6 +209,9 @@ func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	req.Header.Set("User-Agent", c.ua)
 	req.Header.Set("client-request-id", crid)
 	req.Header.Set("return-client-request-id", "true")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 
 	start := time.Now()
 	resp, err := c.hc.Do(req)
@@ -185,21 +219,24 @@ func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	if err != nil {
 		c.metrics.Requests.WithLabelValues(c.tenant, "error").Inc()
 		// url.Error quotes the URL, which holds nothing secret.
-		return nil, fmt.Errorf("graph request failed (client-request-id %s): %w", crid, err)
+		return answer{}, fmt.Errorf("graph request failed (client-request-id %s): %w", crid, err)
 	}
 	defer resp.Body.Close()
 	c.metrics.Requests.WithLabelValues(c.tenant, strconv.Itoa(resp.StatusCode)).Inc()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading graph answer (client-request-id %s): %w", crid, err)
+		return answer{}, fmt.Errorf("reading graph answer (client-request-id %s): %w", crid, err)
 	}
-	if len(body) > MaxBodyBytes {
-		return nil, fmt.Errorf("graph answer is larger than %d bytes (client-request-id %s)", MaxBodyBytes, crid)
+	if len(b) > MaxBodyBytes {
+		return answer{}, fmt.Errorf("graph answer is larger than %d bytes (client-request-id %s)", MaxBodyBytes, crid)
 	}
-	if resp.StatusCode == http.StatusOK {
-		return body, nil
-	}
-	gerr := newError(resp.StatusCode, resp.Header, body, crid)
+	return answer{status: resp.StatusCode, header: resp.Header, body: b, crid: crid}, nil
+}
+
+// answerError turns a non-200 answer, outer or inside a $batch, into an
+// *Error, counts a 429, and logs it with the ids Microsoft support asks for.
+func (c *Client) answerError(path string, status int, h http.Header, body []byte, crid string) *Error {
+	gerr := newError(status, h, body, crid)
 	if gerr.Throttled() {
 		c.metrics.Throttled.WithLabelValues(c.tenant).Inc()
 	}
@@ -207,9 +244,9 @@ func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
 	if gerr.NotFound() || gerr.Throttled() {
 		lvl = level.Info
 	}
-	lvl(c.logger).Log("msg", "graph answered with an error", "path", u.Path, "status", resp.StatusCode,
+	lvl(c.logger).Log("msg", "graph answered with an error", "path", path, "status", status,
 		"code", gerr.Code, "request_id", gerr.RequestID, "client_request_id", crid)
-	return nil, gerr
+	return gerr
 }
 
 // newUUID returns a random (version 4) UUID for client-request-id.

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+var vm = regexp.MustCompile(`(?m)^(VmRSS|VmHWM):\s+(\d+) kB$`)
+
+// procMiB reads the resident set (VmRSS) and its peak (VmHWM) of a process.
+func procMiB(b *testing.B, pid int) (rss, peak float64) {
+	b.Helper()
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, m := range vm.FindAllStringSubmatch(string(s), -1) {
+		kb, _ := strconv.Atoi(m[2])
+		if m[1] == "VmRSS" {
+			rss = float64(kb) / 1024
+		} else {
+			peak = float64(kb) / 1024
+		}
+	}
+	return rss, peak
+}
+
+// BenchmarkResidentMemory10000 runs the exporter binary watching 10,000
+// operations of the simulated tenant and reports its resident set after a
+// cold and a warm scrape. Target: at most 64 MiB.
+func BenchmarkResidentMemory10000(b *testing.B) {
+	const n = 10000
+	tn := graphtest.NewTenant(b)
+	var ops strings.Builder
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%08d-18c9-47a1-0fb1-08dad8e7a876", i)
+		tn.SetOperation(graph.OperationRef{Scope: graph.ScopeIndustryData, ID: id}.URLPath(), map[string]any{
+			"id": id, "status": "running", "statusDetail": "", "resourceLocation": "",
+			"createdDateTime": "2023-06-09T22:50:41.5414467Z", "lastActionDateTime": "2023-06-09T22:52:09.0296021Z"})
+		fmt.Fprintf(&ops, "  - {tenant: contoso, scope: industryData, id: %s, name: import-%d, labels: {team: t%d}}\n", id, i, i%10)
+	}
+	dir := b.TempDir()
+	secret := writeFile(b, dir, "secret", tn.ClientSecret, 0o600)
+	cfg := writeFile(b, dir, "msgraph_lro.yml", "global:\n  cache_ttl: 1h\n"+tenantConfig(tn, secret, ops.String()), 0o644)
+	var rss, peak float64
+	for i := 0; i < b.N; i++ {
+		// BENCH_EXPORTER_ENV passes one more variable to the exporter, e.g.
+		// GOMEMLIMIT=48MiB, to measure the effect of a GC setting.
+		x := start(b, []string{"SSL_CERT_FILE=" + tn.CAFile, os.Getenv("BENCH_EXPORTER_ENV")}, "--config.file="+cfg)
+		for _, phase := range []string{"cold", "warm"} {
+			code, body := x.get(b, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "120")
+			if code != 200 || strings.Count(body, "\nmsgraph_lro_up{") != n || strings.Contains(body, "} 0\nmsgraph_lro_up") {
+				b.Fatalf("%s scrape: %d, %d operations", phase, code, strings.Count(body, "\nmsgraph_lro_up{"))
+			}
+		}
+		rss, peak = procMiB(b, x.cmd.Process.Pid)
+	}
+	b.ReportMetric(rss, "rss_MiB")
+	b.ReportMetric(peak, "peak_rss_MiB")
+}

@@ -1,0 +1,275 @@
+package graph
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log/level"
+)
+
+// MaxBatch is the most requests Graph takes in one JSON batch.
+const MaxBatch = 20
+
+// defaultInnerRetry is the wait before retrying an inner answer that failed
+// without saying how long to wait (a 5xx, a 429 without Retry-After).
+const defaultInnerRetry = time.Second
+
+// GetOperations reads many operations of this tenant and calls each(i, …)
+// for refs[i] as its answer arrives (from several goroutines, never twice
+// for one i). With batching on, GETs of one API version are grouped into
+// $batch requests of up to MaxBatch; inner answers that failed with 429,
+// 424 or 5xx are sent again once, after the longest Retry-After among them,
+// if that still fits in ctx; a batch Graph refuses as a whole (400, 424,
+// 5xx, an unreadable answer) is replaced by single GETs. At most
+// MaxConcurrency requests are in flight. It returns when every i has had
+// its call.
+func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each func(i int, op *Operation, err error)) {
+	var jobs [][]int
+	if c.batch {
+		byVersion := map[string][]int{}
+		var versions []string
+		for i, r := range refs {
+			v := r.Version()
+			if _, ok := byVersion[v]; !ok {
+				versions = append(versions, v)
+			}
+			byVersion[v] = append(byVersion[v], i)
+		}
+		for _, v := range versions {
+			for idx := byVersion[v]; len(idx) > 0; {
+				n := min(MaxBatch, len(idx))
+				jobs, idx = append(jobs, idx[:n:n]), idx[n:]
+			}
+		}
+	} else {
+		for i := range refs {
+			jobs = append(jobs, []int{i})
+		}
+	}
+	work := make(chan []int)
+	var wg sync.WaitGroup
+	for w := min(cap(c.sem), len(jobs)); w > 0; w-- {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for idx := range work {
+				c.fetch(ctx, refs, idx, each, true)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+}
+
+// fetch reads refs[idx...]: one GET for one, a $batch for more.
+func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each func(int, *Operation, error), mayRetry bool) {
+	if len(idx) == 1 {
+		op, err := c.GetOperation(ctx, refs[idx[0]])
+		each(idx[0], op, err)
+		return
+	}
+	failed := c.batchOnce(ctx, refs, idx, each)
+	// Each failed answer waits as long as Graph asked for it; those whose
+	// wait fits before the deadline go again together, after the longest
+	// of their waits. The others keep their error: the next scrape retries.
+	var again []int
+	var wait time.Duration
+	for _, f := range failed {
+		if mayRetry && fits(ctx, f.wait) {
+			again = append(again, f.i)
+			wait = max(wait, f.wait)
+		} else {
+			each(f.i, nil, f.err)
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+		c.fetch(ctx, refs, again, each, false)
+	case <-ctx.Done():
+		t.Stop()
+		for _, f := range failed {
+			if slices.Contains(again, f.i) {
+				each(f.i, nil, f.err)
+			}
+		}
+	}
+}
+
+// failure is an inner answer worth another try.
+type failure struct {
+	i    int
+	wait time.Duration
+	err  error
+}
+
+// fits reports whether waiting d still leaves time before ctx's deadline
+// for a request.
+func fits(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > d+100*time.Millisecond
+}
+
+type batchItem struct {
+	ID      string            `json:"id"`
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+type batchAnswer struct {
+	Responses []struct {
+		ID      string            `json:"id"`
+		Status  int               `json:"status"`
+		Headers map[string]string `json:"headers"`
+		Body    json.RawMessage   `json:"body"`
+	} `json:"responses"`
+}
+
+// errBatchRefused marks a batch Graph would not take as a whole.
+var errBatchRefused = errors.New("batch refused")
+
+// batchOnce sends one $batch and answers what it can. It returns the inner
+// answers worth another try (429, 424, 5xx), with the wait each asked for.
+func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, each func(int, *Operation, error)) (failed []failure) {
+	version := refs[idx[0]].Version()
+	items := make([]batchItem, len(idx))
+	for k, i := range idx {
+		u, err := c.OperationURL(refs[i])
+		if err != nil {
+			each(i, nil, err)
+			items[k] = batchItem{}
+			continue
+		}
+		inner := strings.TrimPrefix(u.EscapedPath(), "/"+version)
+		if u.RawQuery != "" {
+			inner += "?" + u.RawQuery
+		}
+		items[k] = batchItem{ID: strconv.Itoa(k + 1), Method: http.MethodGet, URL: inner}
+	}
+	kept := items[:0:0]
+	for _, it := range items {
+		if it.ID != "" {
+			kept = append(kept, it)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	body, _ := json.Marshal(map[string][]batchItem{"requests": kept})
+	bu := &url.URL{Scheme: c.endpoint.Scheme, Host: c.endpoint.Host, Path: "/" + version + "/$batch"}
+	a, err := c.send(ctx, http.MethodPost, bu, body)
+	var ans batchAnswer
+	switch {
+	case err != nil:
+		for _, it := range kept {
+			each(idx[itemIndex(it.ID)], nil, err)
+		}
+		return nil
+	case a.status == http.StatusOK:
+		if json.Unmarshal(a.body, &ans) != nil {
+			err = fmt.Errorf("%w: unreadable answer (client-request-id %s)", errBatchRefused, a.crid)
+		}
+	case a.status == http.StatusBadRequest || a.status == http.StatusFailedDependency || a.status >= 500:
+		err = fmt.Errorf("%w: %s", errBatchRefused, c.answerError(bu.Path, a.status, a.header, a.body, a.crid))
+	default: // 401, 403, a 429 for the whole batch: the same answer for each
+		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
+		for _, it := range kept {
+			each(idx[itemIndex(it.ID)], nil, gerr)
+		}
+		return nil
+	}
+	if err != nil {
+		level.Warn(c.logger).Log("msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
+		var wg sync.WaitGroup
+		for _, it := range kept {
+			i := idx[itemIndex(it.ID)]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				op, err := c.GetOperation(ctx, refs[i])
+				each(i, op, err)
+			}()
+		}
+		wg.Wait()
+		return nil
+	}
+
+	answered := make(map[string]bool, len(kept))
+	for _, r := range ans.Responses {
+		k := itemIndex(r.ID)
+		if k < 0 || k >= len(idx) || answered[r.ID] || items[k].ID == "" {
+			continue // not ours: ignore rather than trust
+		}
+		answered[r.ID] = true
+		i := idx[k]
+		c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
+		b := innerBody(r.Body)
+		if r.Status == http.StatusOK {
+			op, err := DecodeOperation(b)
+			each(i, op, err)
+			continue
+		}
+		h := http.Header{}
+		for k, v := range r.Headers {
+			h.Set(k, v)
+		}
+		gerr := c.answerError(refs[i].URLPath(), r.Status, h, b, a.crid)
+		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusFailedDependency || r.Status >= 500 {
+			w := defaultInnerRetry
+			if gerr.HasRetryAfter {
+				w = gerr.RetryAfter
+			}
+			failed = append(failed, failure{i, w, gerr})
+			continue
+		}
+		each(i, nil, gerr)
+	}
+	for _, it := range kept {
+		if !answered[it.ID] {
+			each(idx[itemIndex(it.ID)], nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
+		}
+	}
+	return failed
+}
+
+// itemIndex is the position in the batch of the request with that id.
+func itemIndex(id string) int {
+	n, err := strconv.Atoi(id)
+	if err != nil {
+		return -1
+	}
+	return n - 1
+}
+
+// innerBody is an inner answer's body as bytes: Graph sends JSON as it is
+// and anything else as a JSON string, base64-encoded for binary content.
+func innerBody(raw json.RawMessage) []byte {
+	if len(raw) == 0 || raw[0] != '"' {
+		return raw
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return raw
+	}
+	if b, err := base64.StdEncoding.DecodeString(s); err == nil && json.Valid(b) {
+		return b
+	}
+	return []byte(s)
+}

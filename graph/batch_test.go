@@ -1,0 +1,152 @@
+package graph_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+func batchClient(t *testing.T, tn *graphtest.Tenant) (*graph.Client, *graph.Metrics) {
+	t.Helper()
+	m := graph.NewMetrics()
+	o := credOptions(tn, m)
+	o.Kind, o.Secret = graph.CredentialClientSecret, tn.ClientSecret
+	ts, err := graph.NewTokenSource(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := graph.NewClient(graph.ClientOptions{Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts,
+		HTTPClient: tn.HTTPClient(), MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+type outcome struct {
+	op  *graph.Operation
+	err error
+	n   int
+}
+
+func getAll(t *testing.T, c *graph.Client, refs []graph.OperationRef) []outcome {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := make([]outcome, len(refs))
+	var mu sync.Mutex
+	c.GetOperations(ctx, refs, func(i int, op *graph.Operation, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		out[i].op, out[i].err = op, err
+		out[i].n++
+	})
+	for i, o := range out {
+		if o.n != 1 {
+			t.Errorf("refs[%d] answered %d times, want once", i, o.n)
+		}
+	}
+	return out
+}
+
+// Every inner answer is read on its own.
+func TestBatchInnerAnswers(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, m := batchClient(t, tn)
+	var refs []graph.OperationRef
+	for i := 0; i < 6; i++ {
+		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
+		refs = append(refs, r)
+		if i != 1 {
+			tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
+		}
+	}
+	notJSON := "<html>oops</html>"
+	tn.Inject(refs[2].URLPath(), graphtest.Fault{Status: 500, Times: 1})         // retried, then fine
+	tn.Inject(refs[3].URLPath(), graphtest.Fault{Status: 200, Body: &notJSON})   // unreadable
+	tn.Inject(refs[4].URLPath(), graphtest.Fault{Status: 429, RetryAfter: "60"}) // too long to wait for
+	tn.Inject(refs[5].URLPath(), graphtest.Fault{Status: 403, Times: 1})         // final
+	out := getAll(t, c, refs)
+
+	if out[0].err != nil || out[0].op.Status != "running" {
+		t.Errorf("200: %+v", out[0])
+	}
+	var gerr *graph.Error
+	if !errors.As(out[1].err, &gerr) || !gerr.NotFound() {
+		t.Errorf("404: %v", out[1].err)
+	}
+	if out[2].err != nil || tn.RequestsFor(refs[2].URLPath()) != 2 {
+		t.Errorf("inner 500 then 200: %v after %d requests", out[2].err, tn.RequestsFor(refs[2].URLPath()))
+	}
+	if out[3].err == nil {
+		t.Error("a body that is not JSON was accepted")
+	}
+	if !errors.As(out[4].err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != time.Minute {
+		t.Errorf("inner 429 with Retry-After 60: %v", out[4].err)
+	}
+	if tn.RequestsFor(refs[4].URLPath()) != 1 {
+		t.Error("a 429 was retried before its Retry-After")
+	}
+	if !errors.As(out[5].err, &gerr) || gerr.StatusCode != 403 || tn.RequestsFor(refs[5].URLPath()) != 1 {
+		t.Errorf("inner 403: %v", out[5].err)
+	}
+	// The batch, then a GET for the 500 (the 429's wait does not fit the deadline).
+	if got := tn.Requests(); got != 2 {
+		t.Errorf("%d HTTP requests, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.Fetched.WithLabelValues("contoso")); got != 7 {
+		t.Errorf("operations fetched = %v, want 7", got)
+	}
+}
+
+// A 429 for the whole batch: every operation in it is throttled, and no
+// fallback doubles the load.
+func TestWholeBatchThrottled(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := batchClient(t, tn)
+	refs := []graph.OperationRef{{Scope: graph.ScopeIndustryData, ID: "a"}, {Scope: graph.ScopeIndustryData, ID: "b"}}
+	tn.Inject("/beta/$batch", graphtest.Fault{Status: 429, RetryAfter: "7", Times: 1})
+	for i, o := range getAll(t, c, refs) {
+		var gerr *graph.Error
+		if !errors.As(o.err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 7*time.Second {
+			t.Errorf("refs[%d]: %v", i, o.err)
+		}
+	}
+	if got := tn.Requests(); got != 1 {
+		t.Errorf("%d HTTP requests, want 1", got)
+	}
+}
+
+// Versions never share a batch; a lone operation is a plain GET.
+func TestBatchesPerVersion(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := batchClient(t, tn)
+	var refs []graph.OperationRef
+	for i := 0; i < 3; i++ {
+		refs = append(refs, graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprint("b", i)})
+		refs = append(refs, graph.OperationRef{Scope: graph.ScopeSites, Site: "contoso.sharepoint.com,1,2", ID: fmt.Sprint("v", i)})
+	}
+	refs = append(refs, graph.OperationRef{Path: "/v1.0/solutions/backupRestore/operations/x", Scope: graph.ScopeCustom, ID: "x", RawQuery: "a=b"})
+	for _, r := range refs {
+		tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "succeeded"})
+	}
+	for i, o := range getAll(t, c, refs) {
+		if o.err != nil {
+			t.Errorf("refs[%d]: %v", i, o.err)
+		}
+	}
+	if got := tn.Requests(); got != 2 {
+		t.Errorf("%d HTTP requests, want 2 (a beta and a v1.0 batch)", got)
+	}
+	if q := tn.LastQuery(refs[6].URLPath()); q.Get("a") != "b" || q.Get("$select") != "" {
+		t.Errorf("custom path in a batch: query %v, want a=b and no $select", q)
+	}
+}
