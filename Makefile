@@ -5,7 +5,7 @@ PROMU   ?= promu
 BIN     := msgraph_lro_exporter
 PKGS    := ./...
 
-.PHONY: all build test vet fmt-check unit check-metrics bench promu docker clean
+.PHONY: all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
 
 all: test build
 
@@ -28,6 +28,17 @@ unit:
 ## check-metrics: run the demo and lint its /metrics with promtool (needs promtool: apt-get install prometheus)
 check-metrics:
 	MSGRAPH_LRO_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run 'TestDemoMetricsPassPromtool' .
+
+## rules: check examples/prometheus.yml and examples/alerts.yml, run the alert unit tests (needs promtool: apt-get install prometheus)
+rules:
+	@command -v promtool >/dev/null 2>&1 || { echo "promtool not found: apt-get install -y prometheus"; exit 1; }
+	cd examples && promtool check config prometheus.yml
+	cd examples && promtool check rules alerts.yml
+	cd examples && promtool test rules alerts_test.yml
+
+## e2e: the exporter, real Prometheus and real Alertmanager (apt-get install -y prometheus prometheus-alertmanager); fails if they are missing
+e2e:
+	$(GO) test -tags e2e -count=1 -v -run TestE2E .
 
 ## promu: release build with version information (needs promu)
 promu:
