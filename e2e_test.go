@@ -90,14 +90,17 @@ func shortenAlerts(t *testing.T, rules string) string {
 }
 
 // prometheusConfig is examples/prometheus.yml pointed at the exporter and
-// Alertmanager, scraping and evaluating every second.
-func prometheusConfig(t *testing.T, exporterAddr, alertmanagerAddr string) string {
+// Alertmanager, scraping and evaluating every second, its /probe job
+// reading targets from sdDir.
+func prometheusConfig(t *testing.T, exporterAddr, alertmanagerAddr, sdDir string) string {
 	t.Helper()
 	return substitute(t, "examples/prometheus.yml", readExample(t, "prometheus.yml"),
 		"scrape_interval: 30s", "scrape_interval: 1s",
 		"evaluation_interval: 30s", "evaluation_interval: 1s",
 		"scrape_timeout: 20s", "scrape_timeout: 1s",
 		"'localhost:10071'", "'"+exporterAddr+"'",
+		"replacement: localhost:10071", "replacement: "+exporterAddr,
+		"[/etc/prometheus/msgraph_lro/*.yml]", "["+filepath.Join(sdDir, "*.yml")+"]",
 		"'localhost:9093'", "'"+alertmanagerAddr+"'")
 }
 
@@ -377,7 +380,7 @@ func e2eConfig(tn *graphtest.Tenant, secret, wrongSecret string, ops []e2eOp, ex
 }
 
 // TestE2EExamples checks what the e2e run cannot see: the threshold index
-// at the top of alerts.yml, the /probe example once uncommented, and the
+// at the top of alerts.yml, the scrape config with its /probe job, and the
 // dashboard's variables.
 func TestE2EExamples(t *testing.T) {
 	promtool := lookPath(t, "promtool")
@@ -424,17 +427,15 @@ func TestE2EExamples(t *testing.T) {
 		t.Errorf("examples/msgraph_lro.yml: --config.check: %v\n%s", err, out)
 	}
 
-	// The /probe job, uncommented, is a valid Prometheus configuration.
+	// The scrape config, /probe job included, is valid.
 	prom := readExample(t, "prometheus.yml")
-	i := strings.Index(prom, "  # - job_name: msgraph_lro_probe")
-	if i < 0 {
-		t.Fatal("examples/prometheus.yml has no commented /probe job")
+	if !strings.Contains(prom, "  - job_name: msgraph_lro_probe\n    metrics_path: /probe\n") {
+		t.Error("examples/prometheus.yml has no /probe job")
 	}
-	probe := regexp.MustCompile(`(?m)^  # ?`).ReplaceAllString(prom[i:], "  ")
 	writeFile(t, dir, "alerts.yml", rules, 0o644)
-	cfg := writeFile(t, dir, "prometheus.yml", prom[:i]+probe, 0o644)
+	cfg := writeFile(t, dir, "prometheus.yml", prom, 0o644)
 	if out, err := exec.Command(promtool, "check", "config", cfg).CombinedOutput(); err != nil {
-		t.Errorf("promtool check config, /probe job uncommented: %v\n%s", err, out)
+		t.Errorf("promtool check config: %v\n%s", err, out)
 	}
 
 	var dash struct {
@@ -567,6 +568,7 @@ func TestE2E(t *testing.T) {
 		site       = "contoso.sharepoint.com,2c712a2f-f0a6-4b1b-8b25-7a1f6b0f1c4e,8b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
 		copyID     = "copy,8f3e2d1c-0b9a-4876-a5b4-c3d2e1f0a9b8"
 		backupID   = "3e1f0a9b-8c7d-4e5f-a6b7-c8d9e0f1a2b3"
+		probedID   = "0d0e0f10-2a3b-4c5d-8e9f-a0b1c2d3e4f5"
 	)
 	ref := func(scope, id string) string { return graph.OperationRef{Scope: scope, ID: id}.URLPath() }
 	failedPath := graph.OperationRef{Scope: graph.ScopeAuthenticationMethods, User: "alice@contoso.com", ID: failedID}.URLPath()
@@ -607,6 +609,7 @@ func TestE2E(t *testing.T) {
 		path: ref(graph.ScopeIndustryData, addedID), id: addedID, status: graph.StatusRunning,
 		fields: opFields(addedID, "running", time.Minute, 0, nil)}
 	tn.SetOperation(added.path, added.fields)
+	tn.SetOperation(ref(graph.ScopeIndustryData, probedID), opFields(probedID, "succeeded", 2*time.Hour, time.Hour, nil))
 
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
@@ -647,7 +650,16 @@ receivers:
 	rules := readExample(t, "alerts.yml")
 	promDir := t.TempDir()
 	writeFile(t, promDir, "alerts.yml", shortenAlerts(t, rules), 0o644)
-	promCfg := writeFile(t, promDir, "prometheus.yml", prometheusConfig(t, exporterAddr, am.addr), 0o644)
+	// The /probe job's service discovery names one operation that no
+	// config lists.
+	sdDir := filepath.Join(promDir, "sd")
+	if err := os.Mkdir(sdDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, sdDir, "operations.yml", `- targets: ["`+probedID+`"]
+  labels: {__param_tenant: contoso, __param_scope: industryData}
+`, 0o644)
+	promCfg := writeFile(t, promDir, "prometheus.yml", prometheusConfig(t, exporterAddr, am.addr, sdDir), 0o644)
 	prom := startServer(t, "prometheus", promBin, func(port int) []string {
 		return []string{"--config.file=" + promCfg, "--storage.tsdb.path=" + filepath.Join(promDir, "data"),
 			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}
@@ -711,6 +723,18 @@ receivers:
 				return true, ""
 			})
 		}
+	})
+
+	t.Run("probe job from service discovery", func(t *testing.T) {
+		sel := `job="msgraph_lro_probe",instance="` + probedID + `"`
+		eventually(t, "probe of "+probedID, 20*time.Second, func() (bool, string) {
+			ok, err := api.query("msgraph_lro_probe_success{" + sel + "}")
+			if err != nil || len(ok) != 1 || ok[0].Value[1] != "1" {
+				return false, fmt.Sprintf("msgraph_lro_probe_success: %v %v", ok, err)
+			}
+			st, err := api.query(`msgraph_lro_status{` + sel + `,tenant="contoso",scope="industryData",operation_id="` + probedID + `",status="succeeded"}`)
+			return err == nil && len(st) == 1 && st[0].Value[1] == "1", fmt.Sprintf("msgraph_lro_status: %v %v", st, err)
+		})
 	})
 
 	t.Run("rules loaded and healthy", func(t *testing.T) {
@@ -909,7 +933,7 @@ receivers:
 			if n, err := count(fmt.Sprintf(`msgraph_lro_up{operation_id=%q} == 1`, addedID)); err != nil || n != 1 {
 				return false, fmt.Sprintf("the operation of the config in use is gone: %d, %v", n, err)
 			}
-			if n, err := count(`msgraph_lro_up`); err != nil || n != len(reloaded) {
+			if n, err := count(`msgraph_lro_up{job="msgraph_lro"}`); err != nil || n != len(reloaded) {
 				return false, fmt.Sprintf("%d operations served, want the %d of the config in use: %v", n, len(reloaded), err)
 			}
 			return true, ""

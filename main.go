@@ -94,6 +94,12 @@ func run(args []string, stdout, stderr *os.File) int {
 		load = d.Config
 	}
 
+	// Before the first load: a SIGHUP during start-up must not kill us.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+
+	defer exp.Close() // discovery jobs
 	reloader := newReloader(load, exp, hc, metrics, logger)
 	if err := reloader.reload(); err != nil {
 		level.Error(logger).Log("msg", "cannot load configuration", "file", *configFile, "err", err)
@@ -111,6 +117,7 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	mux := http.NewServeMux()
 	mux.Handle(*telemetryPath, exp.Handler(static, logger))
+	mux.Handle("/probe", exp.ProbeHandler(logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready.") })
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
@@ -143,9 +150,6 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sigs)
 	go func() {
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
@@ -197,6 +201,7 @@ func newLoggers(w *os.File, lvl, format string) (log.Logger, *slog.Logger) {
 // it to the exporter: a bad config changes nothing.
 type reloader struct {
 	mu      sync.Mutex
+	loaded  bool // a configuration is in use
 	load    func() (*config.Config, error)
 	exp     *collector.Exporter
 	hc      *http.Client
@@ -226,9 +231,12 @@ func (r *reloader) reload() error {
 	err := r.apply()
 	if err != nil {
 		r.success.Set(0)
-		level.Error(r.logger).Log("msg", "configuration refused; the previous one stays in use", "err", err)
+		if r.loaded { // at start, run logs "cannot load configuration" and exits
+			level.Error(r.logger).Log("msg", "configuration refused; the previous one stays in use", "err", err)
+		}
 		return err
 	}
+	r.loaded = true
 	r.success.Set(1)
 	r.successTime.SetToCurrentTime()
 	return nil

@@ -185,8 +185,8 @@ func BenchmarkBaselineConstMetrics10000(b *testing.B) {
 	d := e.st.Load().d
 	names := map[*prometheus.Desc][]string{
 		d.status:     append(append([]string{}, d.labelNames...), "status"),
-		d.info:       append(append([]string{}, d.labelNames...), "resource_location", "status_detail"),
-		d.operations: {"tenant", "source"}, d.scrapeDuration: nil,
+		d.info:       append(append([]string{}, d.labelNames...), "resource_location", "status_detail", "type", "error_code"),
+		d.operations: {"tenant", "source"}, d.scrapeDuration: nil, d.overLimit: nil,
 	}
 	for i, m := range p {
 		var out dto.Metric

@@ -2,7 +2,9 @@ package collector
 
 import (
 	"errors"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
@@ -13,6 +15,7 @@ import (
 // latest fetch failed is always due for another, unless Graph asked us to
 // wait (Retry-After).
 type entry struct {
+	used      atomic.Int64 // when a scrape last asked, Unix nanoseconds
 	mu        sync.Mutex
 	op        *graph.Operation // last good answer; nil until one came
 	fetched   time.Time        // when op was fetched
@@ -89,7 +92,7 @@ type cache struct {
 
 func newCache() *cache { return &cache{entries: map[string]*entry{}} }
 
-func (c *cache) get(key string) *entry {
+func (c *cache) get(key string, now time.Time) *entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -97,15 +100,28 @@ func (c *cache) get(key string) *entry {
 		e = &entry{}
 		c.entries[key] = e
 	}
+	e.used.Store(now.UnixNano())
 	return e
 }
 
-// retain drops the entries of operations no longer watched.
-func (c *cache) retain(keep map[string]bool) {
+// retain drops the entries of operations no longer watched and not asked
+// for (by /probe) since unusedSince.
+func (c *cache) retain(keep map[string]bool, unusedSince time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if !keep[k] && e.used.Load() < unusedSince.UnixNano() {
+			delete(c.entries, k)
+		}
+	}
+}
+
+// dropTenant forgets every answer of one tenant.
+func (c *cache) dropTenant(tenant string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k := range c.entries {
-		if !keep[k] {
+		if strings.HasPrefix(k, tenant+"\x00") {
 			delete(c.entries, k)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,10 @@ type Target struct {
 	Name   string
 	Labels map[string]string // static labels
 	Source string
+	// OmitNotFound leaves the operation out of the metrics while Graph
+	// answers 404 for it: a role management alert that was never refreshed
+	// has no refresh operation, and that is nothing to alert on.
+	OmitNotFound bool
 }
 
 // Settings are the cache and fetch limits of DESIGN's `global` section.
@@ -47,6 +52,9 @@ type Settings struct {
 	// FetchTimeout bounds one shared fetch, which may outlive the scrape
 	// that started it so that the next scrape finds the answer cached.
 	FetchTimeout time.Duration
+	// MaxOperations caps the operations watched: configured ones first,
+	// then discovered ones. 0 means no cap.
+	MaxOperations int
 }
 
 // MaxLabelValueLength caps status_detail and resource_location in
@@ -63,11 +71,15 @@ type target struct {
 
 // state is everything one config says, built once and swapped whole.
 type state struct {
-	targets  []target
-	fetchers map[string]Fetcher
-	settings Settings
-	d        descs
-	counts   []opCount
+	targets   []target
+	fetchers  map[string]Fetcher
+	settings  Settings
+	d         descs
+	probe     descs // for /probe: the fixed operation labels only
+	counts    []opCount
+	overLimit int // operations not watched because of MaxOperations
+	jobs      []*job
+	knownKeys map[string]bool
 }
 
 type opCount struct {
@@ -83,6 +95,19 @@ type Exporter struct {
 	flying flights
 	now    func() time.Time
 	logger log.Logger
+
+	mu       sync.Mutex // serialises rebuilds and guards the fields below
+	base     []Target   // configured operations
+	fetchers map[string]Fetcher
+	settings Settings
+	jobs     []*job // discovery jobs running
+	// tenantIDs is each tenant's identity as the last Apply saw it.
+	tenantIDs map[string]string
+
+	jobsMu   sync.Mutex // serialises starting and stopping the jobs
+	stopJobs func()     // stops the jobs running; guarded by jobsMu
+
+	lastSweep atomic.Int64 // of probed operations' cache entries, Unix ns
 }
 
 // New returns an Exporter with nothing to watch yet. now is the clock
@@ -94,13 +119,13 @@ func New(logger log.Logger, now func() time.Time) *Exporter {
 	if now == nil {
 		now = time.Now
 	}
-	e := &Exporter{cache: newCache(), now: now, logger: logger}
+	e := &Exporter{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
 	e.Update(nil, nil, Settings{})
 	return e
 }
 
-// Update replaces what is watched. Cached answers of operations still
-// watched are kept; the others are dropped.
+// Update replaces the configured operations. Cached answers of operations
+// still watched are kept; the others are dropped.
 func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Settings) {
 	if s.CacheTTL <= 0 {
 		s.CacheTTL = 30 * time.Second
@@ -110,6 +135,19 @@ func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Setti
 	}
 	if s.FetchTimeout <= 0 {
 		s.FetchTimeout = 30 * time.Second
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.base, e.fetchers, e.settings = targets, fetchers, s
+	e.rebuild()
+}
+
+// rebuild makes the state from the configured operations and what the
+// discovery jobs found, and swaps it in. Called with e.mu held.
+func (e *Exporter) rebuild() {
+	targets := e.base
+	for _, j := range e.jobs {
+		targets = append(targets[:len(targets):len(targets)], j.targets()...)
 	}
 	names := map[string]bool{}
 	for _, t := range targets {
@@ -123,14 +161,19 @@ func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Setti
 	}
 	sort.Strings(static)
 
-	st := &state{fetchers: fetchers, settings: s, d: newDescs(static)}
+	s := e.settings
+	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), probe: newDescs(nil), jobs: e.jobs}
 	keep := make(map[string]bool, len(targets))
 	pool := pairPool{}
 	counts := map[[2]string]int{}
 	for _, t := range targets {
-		tt := target{Target: t, key: t.Tenant + "\x00" + t.Ref.Key()}
+		tt := target{Target: t, key: targetKey(t.Tenant, t.Ref)}
 		if keep[tt.key] {
-			continue // a configured operation wins over a later duplicate
+			continue // a configured operation wins over a discovered duplicate
+		}
+		if s.MaxOperations > 0 && len(st.targets) >= s.MaxOperations {
+			st.overLimit++
+			continue
 		}
 		keep[tt.key] = true
 		values := append([]string{t.Tenant, t.Ref.Scope, t.Ref.ID, t.Name}, make([]string, len(static))...)
@@ -142,6 +185,10 @@ func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Setti
 		st.targets = append(st.targets, tt)
 		counts[[2]string{t.Tenant, t.Source}]++
 	}
+	if st.overLimit > 0 {
+		level.Warn(e.logger).Log("msg", "more operations than global.max_operations; the rest are not watched",
+			"max_operations", s.MaxOperations, "not_watched", st.overLimit)
+	}
 	for k, n := range counts {
 		st.counts = append(st.counts, opCount{k[0], k[1], n})
 	}
@@ -149,9 +196,13 @@ func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Setti
 		a, b := st.counts[i], st.counts[j]
 		return a.tenant < b.tenant || (a.tenant == b.tenant && a.source < b.source)
 	})
+	st.knownKeys = keep
 	e.st.Store(st)
-	e.cache.retain(keep)
+	e.cache.retain(keep, e.now().Add(-2*s.TerminalCacheTTL))
 }
+
+// targetKey identifies an operation across configs, discovery and /probe.
+func targetKey(tenant string, ref graph.OperationRef) string { return tenant + "\x00" + ref.Key() }
 
 // result is what one scrape shows of one operation.
 type result struct {
@@ -176,7 +227,7 @@ func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []res
 	)
 	for i := range targets {
 		t := &targets[i]
-		v := e.cache.get(t.key).view()
+		v := e.cache.get(t.key, now).view()
 		res[i].view = v
 		switch {
 		case v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL):
@@ -225,7 +276,7 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 	defer cancel()
 	done := func(i int, op *graph.Operation, err error) {
 		t := &targets[i]
-		en := e.cache.get(t.key)
+		en := e.cache.get(t.key, e.now())
 		en.record(op, err, e.now())
 		e.logFetch(t, op, err)
 		e.flying.finish(t.key, en.view())
@@ -287,6 +338,10 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range st.counts {
 		ch <- prometheus.MustNewConstMetric(st.d.operations, prometheus.GaugeValue, float64(c.n), c.tenant, c.source)
 	}
+	ch <- prometheus.MustNewConstMetric(st.d.overLimit, prometheus.GaugeValue, float64(st.overLimit))
+	for _, j := range st.jobs {
+		j.collect(ch, &st.d)
+	}
 	ch <- prometheus.MustNewConstMetric(st.d.scrapeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
 }
 
@@ -294,6 +349,9 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
 	buf := make([]sample, 0, maxSamples) // one allocation for all of them
 	ls := t.labels
+	if t.OmitNotFound && isNotFound(r.err) {
+		return
+	}
 	add := func(desc *prometheus.Desc, labels []*dto.LabelPair, v float64) {
 		buf = buf[:len(buf)+1]
 		s := &buf[len(buf)-1]
@@ -319,8 +377,13 @@ func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *res
 	if op.HasPercentage {
 		add(d.completion, ls.base, op.PercentageComplete/100)
 	}
-	add(d.info, ls.infoFor(clip(op.ResourceLocation), clip(op.StatusDetail)), 1)
+	add(d.info, ls.infoFor(clip(op.ResourceLocation), clip(op.StatusDetail), clip(op.Type), clip(op.ErrorCode)), 1)
 	add(d.lastSuccess, ls.base, unixSeconds(r.fetched))
+}
+
+func isNotFound(err error) bool {
+	var gerr *graph.Error
+	return errors.As(err, &gerr) && gerr.NotFound()
 }
 
 func boolFloat(b bool) float64 {

@@ -9,6 +9,7 @@ type descs struct {
 
 	status, created, lastAction, age, lastActionAge, completion *prometheus.Desc
 	info, up, lastSuccess, operations, scrapeDuration           *prometheus.Desc
+	overLimit, discoverySuccess, discoveryErrors, discovered    *prometheus.Desc
 }
 
 func newDescs(static []string) descs {
@@ -37,8 +38,8 @@ func newDescs(static []string) descs {
 			"How far the operation has got, 0 to 1 (percentageComplete / 100; SharePoint operations only).",
 			base, nil),
 		info: prometheus.NewDesc("msgraph_lro_info",
-			"Always 1; carries the operation's resourceLocation and statusDetail (cut to 256 bytes) as labels.",
-			with("resource_location", "status_detail"), nil),
+			"Always 1; carries the operation's resourceLocation, statusDetail, and for SharePoint operations its type and error code, as labels (each cut to 256 bytes).",
+			with("resource_location", "status_detail", "type", "error_code"), nil),
 		up: prometheus.NewDesc("msgraph_lro_up",
 			"1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.",
 			base, nil),
@@ -51,5 +52,17 @@ func newDescs(static []string) descs {
 		scrapeDuration: prometheus.NewDesc("msgraph_lro_scrape_duration_seconds",
 			"Time the collection of Graph operations took in this scrape.",
 			nil, nil),
+		overLimit: prometheus.NewDesc("msgraph_lro_operations_over_limit",
+			"Operations configured or discovered but not watched because global.max_operations was reached.",
+			nil, nil),
+		discoverySuccess: prometheus.NewDesc("msgraph_lro_discovery_last_success_timestamp_seconds",
+			"When the discovery job last listed its collection successfully, in Unix seconds.",
+			[]string{"tenant", "scope", "site"}, nil),
+		discoveryErrors: prometheus.NewDesc("msgraph_lro_discovery_errors_total",
+			"Listings of the discovery job that failed.",
+			[]string{"tenant", "scope", "site"}, nil),
+		discovered: prometheus.NewDesc("msgraph_lro_discovery_operations",
+			"Operations the discovery job's latest listing found and keeps watching (after retention).",
+			[]string{"tenant", "scope", "site"}, nil),
 	}
 }

@@ -47,8 +47,8 @@ type labelSet struct {
 }
 
 type infoPairs struct {
-	resourceLocation, statusDetail string
-	pairs                          []*dto.LabelPair
+	values [4]string // resource_location, status_detail, type, error_code
+	pairs  []*dto.LabelPair
 }
 
 // pairPool interns label pairs while a config is turned into targets: most
@@ -78,14 +78,32 @@ func newLabelSet(pool pairPool, names, values []string) *labelSet {
 	return ls
 }
 
+// infoNames are msgraph_lro_info's own labels; most operations have them
+// all empty, so the empty pairs are shared by all.
+var (
+	infoNames  = [4]string{"resource_location", "status_detail", "type", "error_code"}
+	emptyPairs = func() (p [4]*dto.LabelPair) {
+		for i, n := range infoNames {
+			p[i] = labelPair(n, "")
+		}
+		return p
+	}()
+)
+
 // infoFor returns the msgraph_lro_info pairs for these values, rebuilt
 // only when they change.
-func (ls *labelSet) infoFor(resourceLocation, statusDetail string) []*dto.LabelPair {
-	if p := ls.info.Load(); p != nil && p.resourceLocation == resourceLocation && p.statusDetail == statusDetail {
+func (ls *labelSet) infoFor(resourceLocation, statusDetail, typ, errorCode string) []*dto.LabelPair {
+	v := [4]string{resourceLocation, statusDetail, typ, errorCode}
+	if p := ls.info.Load(); p != nil && p.values == v {
 		return p.pairs
 	}
-	p := &infoPairs{resourceLocation, statusDetail,
-		withPairs(ls.base, labelPair("resource_location", resourceLocation), labelPair("status_detail", statusDetail))}
+	var extra [4]*dto.LabelPair
+	for i, n := range infoNames {
+		if extra[i] = emptyPairs[i]; v[i] != "" {
+			extra[i] = labelPair(n, v[i])
+		}
+	}
+	p := &infoPairs{v, withPairs(ls.base, extra[:]...)}
 	ls.info.Store(p)
 	return p.pairs
 }

@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/go-kit/log"
 
@@ -26,7 +27,8 @@ func SettingsFromConfig(cfg *config.Config) Settings {
 		CacheTTL:         g.CacheTTL,
 		TerminalCacheTTL: g.TerminalCacheTTL,
 		// Room to wait for a request slot and a token, then the request.
-		FetchTimeout: 3 * g.RequestTimeout,
+		FetchTimeout:  3 * g.RequestTimeout,
+		MaxOperations: g.MaxOperations,
 	}
 }
 
@@ -76,11 +78,36 @@ func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger lo
 	return clients, nil
 }
 
-// Apply makes the exporter watch what cfg says, through clients.
+// JobsFromConfig lists the discovery jobs a config names.
+func JobsFromConfig(cfg *config.Config) []Job {
+	jobs := make([]Job, 0, len(cfg.Discovery))
+	for _, d := range cfg.Discovery {
+		jobs = append(jobs, Job{Tenant: d.Tenant, Scope: d.Scope, Site: d.Site, Interval: d.Interval, Retention: d.Retention, Labels: d.Labels})
+	}
+	return jobs
+}
+
+// Apply makes the exporter watch what cfg says, through clients, and runs
+// its discovery jobs in the background.
 func (e *Exporter) Apply(cfg *config.Config, clients map[string]*graph.Client) {
 	fetchers := make(map[string]Fetcher, len(clients))
 	for name, c := range clients {
 		fetchers[name] = c
 	}
+	// A tenant that keeps its name but is now another directory, app or
+	// Graph must not go on showing the old one's cached answers.
+	ids := make(map[string]string, len(cfg.Tenants))
+	for _, t := range cfg.Tenants {
+		ids[t.Name] = strings.Join([]string{t.TenantID, t.ClientID, t.AuthorityHost, t.GraphEndpoint}, "\x00")
+	}
+	e.mu.Lock()
+	for name, id := range e.tenantIDs {
+		if ids[name] != id {
+			e.cache.dropTenant(name)
+		}
+	}
+	e.tenantIDs = ids
+	e.mu.Unlock()
 	e.Update(TargetsFromConfig(cfg), fetchers, SettingsFromConfig(cfg))
+	e.Discover(JobsFromConfig(cfg))
 }

@@ -27,6 +27,7 @@ type Config struct {
 	Global     Global      `yaml:"global"`
 	Tenants    []Tenant    `yaml:"tenants"`
 	Operations []Operation `yaml:"operations"`
+	Discovery  []Discovery `yaml:"discovery"`
 	// Warnings found while loading (e.g. inline client_secret; a secret file
 	// readable by group/others). Never contains a secret.
 	Warnings []string `yaml:"-"`
@@ -45,6 +46,10 @@ type Global struct {
 	MaxConcurrency int `yaml:"max_concurrency"`
 	// Batch groups GETs into $batch requests of up to 20.
 	Batch bool `yaml:"batch"`
+	// MaxOperations caps the operations watched (configured ones first,
+	// then discovered ones), so that a runaway discovery cannot exhaust
+	// memory or the Graph budget.
+	MaxOperations int `yaml:"max_operations"`
 }
 
 // DefaultGlobal holds the defaults of Global; a key left out of the file, or
@@ -55,6 +60,7 @@ var DefaultGlobal = Global{
 	RequestTimeout:   10 * time.Second,
 	MaxConcurrency:   4,
 	Batch:            true,
+	MaxOperations:    20000,
 }
 
 // CredentialKind says how a tenant authenticates to the identity platform.
@@ -140,6 +146,37 @@ type Operation struct {
 	Line int `yaml:"-"`
 }
 
+// Discovery scopes: the collections Graph lists operations in.
+var DiscoveryScopes = []string{graph.ScopeIndustryData, graph.ScopeSites, graph.ScopeRoleManagementAlerts}
+
+// Defaults of a discovery job.
+const (
+	DefaultDiscoveryInterval  = 5 * time.Minute
+	DefaultDiscoveryRetention = 24 * time.Hour
+	// MinDiscoveryInterval keeps a typo from listing a collection every
+	// second against the tenant's Graph budget.
+	MinDiscoveryInterval = 10 * time.Second
+)
+
+// Discovery is a job that finds operations by listing a collection.
+type Discovery struct {
+	Tenant string `yaml:"tenant"`
+	// Scope is industryData, sites or roleManagementAlerts.
+	Scope string `yaml:"scope"`
+	// Site is the site id, for scope sites.
+	Site string `yaml:"site"`
+	// Interval between two listings; DefaultDiscoveryInterval when absent.
+	Interval time.Duration `yaml:"interval"`
+	// Retention: a succeeded or failed operation whose last action is older
+	// is no longer watched. DefaultDiscoveryRetention when absent.
+	Retention time.Duration `yaml:"retention"`
+	// Labels are static labels added to every operation the job finds.
+	Labels map[string]string `yaml:"labels"`
+
+	// Line is the line of this job's entry.
+	Line int `yaml:"-"`
+}
+
 // Load reads, parses and validates the file at path, reads secret files, and
 // returns the complete config or the first error. Relative secret file paths
 // are relative to the directory of path.
@@ -158,12 +195,20 @@ func Parse(name string, data []byte) (*Config, error) {
 	return parse(name, data, "")
 }
 
-// LabelNames is the sorted union of every operation's static label names.
+// LabelNames is the sorted union of the static label names of every
+// operation and discovery job.
 func (c *Config) LabelNames() []string {
 	seen := map[string]bool{}
 	names := []string{}
+	sets := make([]map[string]string, 0, len(c.Operations)+len(c.Discovery))
 	for _, o := range c.Operations {
-		for k := range o.Labels {
+		sets = append(sets, o.Labels)
+	}
+	for _, d := range c.Discovery {
+		sets = append(sets, d.Labels)
+	}
+	for _, labels := range sets {
+		for k := range labels {
 			if !seen[k] {
 				seen[k] = true
 				names = append(names, k)

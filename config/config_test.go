@@ -57,7 +57,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-yaml-syntax.yml":                  `testdata/invalid-yaml-syntax.yml:4: mapping values are not allowed in this context`,
 		"invalid-multiple-documents.yml":           `testdata/invalid-multiple-documents.yml:6: a second YAML document; the config is one document`,
 		"invalid-not-mapping.yml":                  `testdata/invalid-not-mapping.yml:1: must be a mapping, got a list`,
-		"invalid-unknown-key-top.yml":              `testdata/invalid-unknown-key-top.yml:6: unknown key "discovery"`,
+		"invalid-unknown-key-top.yml":              `testdata/invalid-unknown-key-top.yml:6: unknown key "discover"`,
 		"invalid-unknown-key-global.yml":           `testdata/invalid-unknown-key-global.yml:2: global: unknown key "cache_tll"`,
 		"invalid-unknown-key-tenant.yml":           `testdata/invalid-unknown-key-tenant.yml:5: tenants[0]: unknown key "client_secrt"`,
 		"invalid-unknown-key-operation.yml":        `testdata/invalid-unknown-key-operation.yml:8: operations[0]: unknown key "scopes"`,
@@ -108,28 +108,38 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-client-certificate-mismatch.yml":         `testdata/invalid-client-certificate-mismatch.yml:5: tenants[0] "contoso": client_certificate_file: testdata/mismatch.pem: the private key does not belong to any certificate in the file`,
 
 		// operations
-		"invalid-op-tenant-missing.yml":     `testdata/invalid-op-tenant-missing.yml:7: operations[0] "8c2b5a9e": tenant: is required`,
-		"invalid-op-tenant-unknown.yml":     `testdata/invalid-op-tenant-unknown.yml:7: operations[0] "refresh:X": tenant: "fabrikam" is not a configured tenant`,
-		"invalid-op-url.yml":                `testdata/invalid-op-url.yml:8: operations[0] "https://graph.microsoft.us/beta/users/alice@contoso.com/authentication/operations/9f1c?aadgdc=x&aadgsu=y": url: host "graph.microsoft.us" is not the tenant's Graph endpoint https://graph.microsoft.com`,
-		"invalid-op-url-with-id.yml":        `testdata/invalid-op-url-with-id.yml:9: operations[0] "9f1c": id: must not be set together with url`,
-		"invalid-op-url-with-user.yml":      `testdata/invalid-op-url-with-user.yml:9: operations[0] "https://graph.microsoft.com/beta/users/alice@contoso.com/authentication/operations/9f1c": user: must not be set together with url`,
-		"invalid-op-url-with-site.yml":      `testdata/invalid-op-url-with-site.yml:9: operations[0] "/v1.0/sites/contoso.sharepoint.com/operations/copy,1": site: must not be set together with url`,
-		"invalid-op-url-scope-mismatch.yml": `testdata/invalid-op-url-scope-mismatch.yml:8: operations[0] "https://graph.microsoft.com/beta/users/alice@contoso.com/authentication/operations/9f1c": scope: "sites" does not match the url, which is authenticationMethods`,
-		"invalid-op-scope-missing.yml":      `testdata/invalid-op-scope-missing.yml:7: operations[0] "8c2b5a9e": scope: is required without url`,
-		"invalid-op-scope-unknown.yml":      `testdata/invalid-op-scope-unknown.yml:8: operations[0] "refresh:X": scope: "roleManagementAlert" is not one of roleManagementAlerts, authenticationMethods, industryData, sites, custom`,
-		"invalid-op-scope-custom.yml":       `testdata/invalid-op-scope-custom.yml:8: operations[0] "8c2b5a9e": scope: custom requires url`,
-		"invalid-op-id-missing.yml":         `testdata/invalid-op-id-missing.yml:7: operations[0]: id: is required without url`,
-		"invalid-op-id-slash.yml":           `testdata/invalid-op-id-slash.yml:9: operations[0] "8c2b/5a9e": id: must not contain "/"`,
-		"invalid-op-id-dotdot.yml":          `testdata/invalid-op-id-dotdot.yml:9: operations[0] "..": id: must not be "." or ".."`,
-		"invalid-op-user-missing.yml":       `testdata/invalid-op-user-missing.yml:7: operations[0] "9f1c": user: is required with scope authenticationMethods`,
-		"invalid-op-user-unexpected.yml":    `testdata/invalid-op-user-unexpected.yml:10: operations[0] "8c2b5a9e": user: is only valid with scope authenticationMethods`,
-		"invalid-op-user-dotdot.yml":        `testdata/invalid-op-user-dotdot.yml:10: operations[0] "9f1c": user: must not be "." or ".."`,
-		"invalid-op-site-missing.yml":       `testdata/invalid-op-site-missing.yml:7: operations[0] "copy,1": site: is required with scope sites`,
-		"invalid-op-site-unexpected.yml":    `testdata/invalid-op-site-unexpected.yml:10: operations[0] "refresh:X": site: is only valid with scope sites`,
-		"invalid-label-name.yml":            `testdata/invalid-label-name.yml:12: operations[0] "8c2b5a9e": labels: "cost-center" is not a valid label name (^[a-zA-Z_][a-zA-Z0-9_]*$)`,
-		"invalid-label-name-underscore.yml": `testdata/invalid-label-name-underscore.yml:10: operations[0] "8c2b5a9e": labels: "__team" starts with __, which Prometheus reserves`,
-		"invalid-label-name-reserved.yml":   `testdata/invalid-label-name-reserved.yml:10: operations[0] "8c2b5a9e": labels: "status" is a label the exporter sets itself`,
-		"invalid-op-duplicate.yml":          `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
+		"invalid-op-tenant-missing.yml":         `testdata/invalid-op-tenant-missing.yml:7: operations[0] "8c2b5a9e": tenant: is required`,
+		"invalid-op-tenant-unknown.yml":         `testdata/invalid-op-tenant-unknown.yml:7: operations[0] "refresh:X": tenant: "fabrikam" is not a configured tenant`,
+		"invalid-op-url.yml":                    `testdata/invalid-op-url.yml:8: operations[0] "https://graph.microsoft.us/beta/users/alice@contoso.com/authentication/operations/9f1c?aadgdc=x&aadgsu=y": url: host "graph.microsoft.us" is not the tenant's Graph endpoint https://graph.microsoft.com`,
+		"invalid-op-url-with-id.yml":            `testdata/invalid-op-url-with-id.yml:9: operations[0] "9f1c": id: must not be set together with url`,
+		"invalid-op-url-with-user.yml":          `testdata/invalid-op-url-with-user.yml:9: operations[0] "https://graph.microsoft.com/beta/users/alice@contoso.com/authentication/operations/9f1c": user: must not be set together with url`,
+		"invalid-op-url-with-site.yml":          `testdata/invalid-op-url-with-site.yml:9: operations[0] "/v1.0/sites/contoso.sharepoint.com/operations/copy,1": site: must not be set together with url`,
+		"invalid-op-url-scope-mismatch.yml":     `testdata/invalid-op-url-scope-mismatch.yml:8: operations[0] "https://graph.microsoft.com/beta/users/alice@contoso.com/authentication/operations/9f1c": scope: "sites" does not match the url, which is authenticationMethods`,
+		"invalid-op-scope-missing.yml":          `testdata/invalid-op-scope-missing.yml:7: operations[0] "8c2b5a9e": scope: is required without url`,
+		"invalid-op-scope-unknown.yml":          `testdata/invalid-op-scope-unknown.yml:8: operations[0] "refresh:X": scope: "roleManagementAlert" is not one of roleManagementAlerts, authenticationMethods, industryData, sites, custom`,
+		"invalid-op-scope-custom.yml":           `testdata/invalid-op-scope-custom.yml:8: operations[0] "8c2b5a9e": scope: custom requires url`,
+		"invalid-op-id-missing.yml":             `testdata/invalid-op-id-missing.yml:7: operations[0]: id: is required without url`,
+		"invalid-op-id-slash.yml":               `testdata/invalid-op-id-slash.yml:9: operations[0] "8c2b/5a9e": id: must not contain "/"`,
+		"invalid-op-id-dotdot.yml":              `testdata/invalid-op-id-dotdot.yml:9: operations[0] "..": id: must not be "." or ".."`,
+		"invalid-op-user-missing.yml":           `testdata/invalid-op-user-missing.yml:7: operations[0] "9f1c": user: is required with scope authenticationMethods`,
+		"invalid-op-user-unexpected.yml":        `testdata/invalid-op-user-unexpected.yml:10: operations[0] "8c2b5a9e": user: is only valid with scope authenticationMethods`,
+		"invalid-op-user-dotdot.yml":            `testdata/invalid-op-user-dotdot.yml:10: operations[0] "9f1c": user: must not be "." or ".."`,
+		"invalid-op-site-missing.yml":           `testdata/invalid-op-site-missing.yml:7: operations[0] "copy,1": site: is required with scope sites`,
+		"invalid-op-site-unexpected.yml":        `testdata/invalid-op-site-unexpected.yml:10: operations[0] "refresh:X": site: is only valid with scope sites`,
+		"invalid-label-name.yml":                `testdata/invalid-label-name.yml:12: operations[0] "8c2b5a9e": labels: "cost-center" is not a valid label name (^[a-zA-Z_][a-zA-Z0-9_]*$)`,
+		"invalid-label-name-underscore.yml":     `testdata/invalid-label-name-underscore.yml:10: operations[0] "8c2b5a9e": labels: "__team" starts with __, which Prometheus reserves`,
+		"invalid-label-name-reserved.yml":       `testdata/invalid-label-name-reserved.yml:10: operations[0] "8c2b5a9e": labels: "status" is a label the exporter sets itself`,
+		"invalid-max-operations.yml":            `testdata/invalid-max-operations.yml:2: global: max_operations: must be at least 1, got 0`,
+		"invalid-discovery-tenant-missing.yml":  `testdata/invalid-discovery-tenant-missing.yml:7: discovery[0] "industryData": tenant: is required`,
+		"invalid-discovery-tenant-unknown.yml":  `testdata/invalid-discovery-tenant-unknown.yml:7: discovery[0] "industryData": tenant: "fabrikam" is not a configured tenant`,
+		"invalid-discovery-scope.yml":           `testdata/invalid-discovery-scope.yml:8: discovery[0] "authenticationMethods": scope: "authenticationMethods" is not one of industryData, sites, roleManagementAlerts`,
+		"invalid-discovery-site-missing.yml":    `testdata/invalid-discovery-site-missing.yml:7: discovery[0] "sites": site: is required with scope sites`,
+		"invalid-discovery-site-unexpected.yml": `testdata/invalid-discovery-site-unexpected.yml:9: discovery[0] "industryData": site: is only valid with scope sites`,
+		"invalid-discovery-interval.yml":        `testdata/invalid-discovery-interval.yml:9: discovery[0] "industryData": interval: must be at least 10s, got 1s`,
+		"invalid-discovery-retention.yml":       `testdata/invalid-discovery-retention.yml:9: discovery[0] "industryData": retention: must be positive, got 0s`,
+		"invalid-discovery-label-reserved.yml":  `testdata/invalid-discovery-label-reserved.yml:9: discovery[0] "industryData": labels: "operation_id" is a label the exporter sets itself`,
+		"invalid-discovery-duplicate.yml":       `testdata/invalid-discovery-duplicate.yml:10: discovery[1] "roleManagementAlerts": scope: duplicate of discovery[0] (line 7)`,
+		"invalid-op-duplicate.yml":              `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
 	}
 
 	// Every invalid file has its expected error, and every expectation its file.
@@ -177,7 +187,7 @@ func TestGoodConfigs(t *testing.T) {
 	tests := map[string]func(t *testing.T, c *Config){
 		"good-minimal.yml": func(t *testing.T, c *Config) {
 			equal(t, "Global", c.Global, DefaultGlobal)
-			equal(t, "Global", c.Global, Global{CacheTTL: 30 * time.Second, TerminalCacheTTL: time.Hour, RequestTimeout: 10 * time.Second, MaxConcurrency: 4, Batch: true})
+			equal(t, "Global", c.Global, Global{CacheTTL: 30 * time.Second, TerminalCacheTTL: time.Hour, RequestTimeout: 10 * time.Second, MaxConcurrency: 4, Batch: true, MaxOperations: 20000})
 			equal(t, "tenants", len(c.Tenants), 1)
 			tn := c.Tenants[0]
 			equal(t, "Name", tn.Name, "contoso")
@@ -196,7 +206,7 @@ func TestGoodConfigs(t *testing.T) {
 		},
 
 		"good-every-key.yml": func(t *testing.T, c *Config) {
-			equal(t, "Global", c.Global, Global{CacheTTL: time.Minute, TerminalCacheTTL: 24 * time.Hour, RequestTimeout: 2500 * time.Millisecond, MaxConcurrency: 8, Batch: false})
+			equal(t, "Global", c.Global, Global{CacheTTL: time.Minute, TerminalCacheTTL: 24 * time.Hour, RequestTimeout: 2500 * time.Millisecond, MaxConcurrency: 8, Batch: false, MaxOperations: 20000})
 			tn := c.Tenants[0]
 			equal(t, "TenantID", tn.TenantID, "contoso.onmicrosoft.com")
 			equal(t, "Cloud", tn.Cloud, "usgov")
@@ -348,6 +358,16 @@ func TestGoodConfigs(t *testing.T) {
 			}
 		},
 
+		"good-discovery.yml": func(t *testing.T, c *Config) {
+			equal(t, "MaxOperations", c.Global.MaxOperations, 500)
+			equal(t, "Discovery", c.Discovery, []Discovery{
+				{Tenant: "contoso", Scope: "industryData", Interval: 5 * time.Minute, Retention: 24 * time.Hour, Line: 16},
+				{Tenant: "contoso", Scope: "sites", Site: "contoso.sharepoint.com,2c712a2f-f0a6-4b1b-8b25-7a1f6b0f1c4e,8b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d",
+					Interval: 15 * time.Minute, Retention: 72 * time.Hour, Labels: map[string]string{"team": "sharepoint", "env": "prod"}, Line: 18},
+				{Tenant: "contoso", Scope: "roleManagementAlerts", Interval: time.Hour, Retention: 24 * time.Hour, Line: 24},
+			})
+			equal(t, "LabelNames", c.LabelNames(), []string{"env", "team"})
+		},
 		"good-anchors.yml": func(t *testing.T, c *Config) {
 			equal(t, "tenants", len(c.Tenants), 2)
 			gov := c.Tenants[1]

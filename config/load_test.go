@@ -221,13 +221,13 @@ func TestGlobalValues(t *testing.T) {
 		"global:\n":                             DefaultGlobal,
 		"global: {cache_ttl: ~, batch: null}\n": DefaultGlobal,
 		"global: {batch: true}\n":               DefaultGlobal,
-		"global: {batch: false}\n":              {CacheTTL: 30 * time.Second, TerminalCacheTTL: time.Hour, RequestTimeout: 10 * time.Second, MaxConcurrency: 4, Batch: false},
-		"global: {cache_ttl: 1h30m, terminal_cache_ttl: 1w, request_timeout: 1500ms, max_concurrency: 1}\n": {CacheTTL: 90 * time.Minute, TerminalCacheTTL: 7 * 24 * time.Hour, RequestTimeout: 1500 * time.Millisecond, MaxConcurrency: 1, Batch: true},
+		"global: {batch: false}\n":              {CacheTTL: 30 * time.Second, TerminalCacheTTL: time.Hour, RequestTimeout: 10 * time.Second, MaxConcurrency: 4, Batch: false, MaxOperations: 20000},
+		"global: {cache_ttl: 1h30m, terminal_cache_ttl: 1w, request_timeout: 1500ms, max_concurrency: 1}\n": {CacheTTL: 90 * time.Minute, TerminalCacheTTL: 7 * 24 * time.Hour, RequestTimeout: 1500 * time.Millisecond, MaxConcurrency: 1, Batch: true, MaxOperations: 20000},
 	} {
 		c := parseOK(t, yml+tenantYAML+"    managed_identity: {}\n")
 		equal(t, yml, c.Global, want)
 	}
-	if DefaultGlobal != (Global{CacheTTL: 30 * time.Second, TerminalCacheTTL: time.Hour, RequestTimeout: 10 * time.Second, MaxConcurrency: 4, Batch: true}) {
+	if DefaultGlobal != (Global{CacheTTL: 30 * time.Second, TerminalCacheTTL: time.Hour, RequestTimeout: 10 * time.Second, MaxConcurrency: 4, Batch: true, MaxOperations: 20000}) {
 		t.Errorf("DefaultGlobal = %+v", DefaultGlobal)
 	}
 	equal(t, "batch: maybe", parseErr(t, "global: {batch: maybe}\n"+tenantYAML),
@@ -256,7 +256,7 @@ operations:
 		{"  - name: fabrikam\n", "  - name: fabrikam\n    cloud_name: china\n", `inline.yml:5: tenants[1]: unknown key "cloud_name"`},
 		{"{client_id: 22222222-2222-2222-2222-222222222222}", "{client_id: 22222222-2222-2222-2222-222222222222, resource_id: x}", `inline.yml:5: tenants[1]: managed_identity: unknown key "resource_id"`},
 		{"    id: y\n", "    id: y\n    Labels: {a: b}\n", `inline.yml:13: operations[1]: unknown key "Labels"`},
-		{"    id: y\n", "    id: y\ndiscovery: []\n", `inline.yml:13: unknown key "discovery"`},
+		{"    id: y\n", "    id: y\ndiscovery:\n  - {tenant: contoso, scope: industryData, intervall: 1m}\n", `inline.yml:14: discovery[0]: unknown key "intervall"`},
 		{"tenants:\n", "global: {scrape_timeout: 10s}\ntenants:\n", `inline.yml:1: global: unknown key "scrape_timeout"`},
 		// A key's case matters.
 		{"  - name: contoso\n", "  - Name: contoso\n", `inline.yml:2: tenants[0]: unknown key "Name"`},

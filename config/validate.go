@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -112,7 +113,65 @@ func (v *validator) validate() error {
 		}
 		seen[k] = seenOp{i, o.Line}
 	}
+	jobs := map[[3]string]int{}
+	for i := range v.cfg.Discovery {
+		d := &v.cfg.Discovery[i]
+		f := v.section(d)
+		if err := v.discovery(i, d, f); err != nil {
+			return err
+		}
+		k := [3]string{d.Tenant, d.Scope, d.Site}
+		if prev, ok := jobs[k]; ok {
+			return v.errorf(f.line("scope", d.Line), discoveryWhere(i, d), "scope",
+				"duplicate of discovery[%d] (line %d)", prev, v.cfg.Discovery[prev].Line)
+		}
+		jobs[k] = i
+	}
 	return nil
+}
+
+func discoveryWhere(i int, d *Discovery) string {
+	if d.Scope == "" {
+		return fmt.Sprintf("discovery[%d]", i)
+	}
+	return fmt.Sprintf("discovery[%d] %q", i, d.Scope)
+}
+
+func (v *validator) discovery(i int, d *Discovery, f fields) error {
+	where := discoveryWhere(i, d)
+	fail := func(key, format string, args ...any) error {
+		return v.errorf(f.line(key, d.Line), where, key, format, args...)
+	}
+	if d.Tenant == "" {
+		return fail("tenant", "is required")
+	}
+	if _, ok := v.cfg.Tenant(d.Tenant); !ok {
+		return fail("tenant", "%q is not a configured tenant", d.Tenant)
+	}
+	if !slices.Contains(DiscoveryScopes, d.Scope) {
+		return fail("scope", "%q is not one of %s", d.Scope, strings.Join(DiscoveryScopes, ", "))
+	}
+	switch {
+	case d.Scope == graph.ScopeSites && d.Site == "":
+		return fail("site", "is required with scope sites")
+	case d.Scope != graph.ScopeSites && d.Site != "":
+		return fail("site", "is only valid with scope sites")
+	case d.Site != "":
+		if err := checkSegment(d.Site); err != nil {
+			return fail("site", "%s", err)
+		}
+	}
+	if !f.has("interval") {
+		d.Interval = DefaultDiscoveryInterval
+	} else if d.Interval < MinDiscoveryInterval {
+		return fail("interval", "must be at least %s, got %s", MinDiscoveryInterval, d.Interval)
+	}
+	if !f.has("retention") {
+		d.Retention = DefaultDiscoveryRetention
+	} else if d.Retention <= 0 {
+		return fail("retention", "must be positive, got %s", d.Retention)
+	}
+	return v.labels(d.Labels, f, d.Line, where)
 }
 
 func (v *validator) global() error {
@@ -133,6 +192,9 @@ func (v *validator) global() error {
 	}
 	if g.MaxConcurrency < 1 {
 		return v.errorf(f.line("max_concurrency", def), "global", "max_concurrency", "must be at least 1, got %d", g.MaxConcurrency)
+	}
+	if g.MaxOperations < 1 {
+		return v.errorf(f.line("max_operations", def), "global", "max_operations", "must be at least 1, got %d", g.MaxOperations)
 	}
 	return nil
 }
@@ -515,13 +577,18 @@ func (v *validator) operation(i int, o *Operation, f fields) error {
 		o.Ref = graph.OperationRef{Scope: o.Scope, ID: o.ID, User: o.User, Site: o.Site}
 	}
 
-	names := make([]string, 0, len(o.Labels))
-	for k := range o.Labels {
+	return v.labels(o.Labels, f, o.Line, where)
+}
+
+// labels checks static label names.
+func (v *validator) labels(labels map[string]string, f fields, line0 int, where string) error {
+	names := make([]string, 0, len(labels))
+	for k := range labels {
 		names = append(names, k)
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		line := f.line("labels."+k, f.line("labels", o.Line))
+		line := f.line("labels."+k, f.line("labels", line0))
 		switch {
 		case !labelNameRE.MatchString(k):
 			return v.errorf(line, where, "labels", "%q is not a valid label name (%s)", k, labelNameRE)

@@ -141,6 +141,15 @@ func encodeFields(fn, path string, fields map[string]any) map[string]json.RawMes
 	return obj
 }
 
+// SetPageSize makes lists answer at most n items a page, with an
+// @odata.nextLink to the rest, as Graph does by itself; 0 means all at once
+// unless the request asks for $top.
+func (t *Tenant) SetPageSize(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pageSize = n
+}
+
 // SetLatency adds d to every Graph HTTP request (a $batch counts once),
 // before faults and authentication. A request whose client goes away stops
 // waiting.
@@ -366,7 +375,7 @@ func (t *Tenant) get(path string, q url.Values, id ids) reply {
 	obj, ok := t.ops[path]
 	var children []string
 	var items []map[string]json.RawMessage
-	if !ok && strings.HasSuffix(path, "/operations") {
+	if !ok && isCollection(path) {
 		prefix := path + "/"
 		for k := range t.ops {
 			if rest, found := strings.CutPrefix(k, prefix); found && rest != "" && !strings.Contains(rest, "/") {
@@ -387,7 +396,12 @@ func (t *Tenant) get(path string, q url.Values, id ids) reply {
 			out["@odata.context"] = mustJSON(t.odataContext(path, sel, true))
 		}
 		return jsonReply(http.StatusOK, out)
-	case strings.HasSuffix(path, "/operations"):
+	case isCollection(path):
+		if strings.HasSuffix(path, "/roleManagementAlerts/alerts") && q.Get("$filter") != alertsFilter {
+			// Graph lists role management alerts only for a scope.
+			return t.graphError(http.StatusBadRequest, "BadRequest",
+				"The filter 'scopeId eq '/' and scopeType eq 'DirectoryRole'' is required.", id)
+		}
 		return t.list(path, q, sel, items, id)
 	default:
 		return t.graphError(http.StatusNotFound, "ResourceNotFound",
@@ -395,9 +409,24 @@ func (t *Tenant) get(path string, q url.Values, id ids) reply {
 	}
 }
 
-// list answers a collection, a page of $top items from $skiptoken on.
+// alertsFilter is the filter Graph requires to list role management alerts.
+const alertsFilter = "scopeId eq '/' and scopeType eq 'DirectoryRole'"
+
+// isCollection says whether a path names a list: operations, or role
+// management alerts; its items are the objects stored directly under it.
+func isCollection(path string) bool {
+	return strings.HasSuffix(path, "/operations") || strings.HasSuffix(path, "/roleManagementAlerts/alerts")
+}
+
+// list answers a collection, a page of $top items (or the page size set
+// with SetPageSize) from $skiptoken on.
 func (t *Tenant) list(path string, q url.Values, sel []string, items []map[string]json.RawMessage, id ids) reply {
 	top, skip := len(items), 0
+	t.mu.Lock()
+	if t.pageSize > 0 {
+		top = t.pageSize
+	}
+	t.mu.Unlock()
 	if q.Has("$top") {
 		n, err := strconv.Atoi(q.Get("$top"))
 		if err != nil || n < 1 {

@@ -140,6 +140,7 @@ type Tenant struct {
 	faults       []*activeFault
 	requests     int
 	perPath      map[string]int
+	pageSize     int
 	lastQuery    map[string]url.Values
 	lastCRID     string
 	unauthorized int

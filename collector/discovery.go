@@ -1,0 +1,172 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+// Lister lists the operations of a collection; *graph.Client is one.
+type Lister interface {
+	Discover(ctx context.Context, scope, site string) ([]graph.Discovered, error)
+}
+
+// Job is a discovery job: list a collection every Interval and watch what
+// it holds.
+type Job struct {
+	Tenant, Scope, Site string
+	Interval            time.Duration
+	// Retention: a succeeded or failed operation whose last action is
+	// older is no longer watched, so that series stay bounded.
+	Retention time.Duration
+	Labels    map[string]string
+}
+
+func (j Job) id() [3]string { return [3]string{j.Tenant, j.Scope, j.Site} }
+
+// job is a running discovery job and what it found.
+type job struct {
+	Job
+	mu          sync.Mutex
+	found       []Target
+	lastSuccess time.Time
+	errors      float64
+}
+
+func (j *job) targets() []Target {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.found
+}
+
+func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	lv := []string{j.Tenant, j.Scope, j.Site}
+	ch <- prometheus.MustNewConstMetric(d.discoveryErrors, prometheus.CounterValue, j.errors, lv...)
+	ch <- prometheus.MustNewConstMetric(d.discovered, prometheus.GaugeValue, float64(len(j.found)), lv...)
+	if !j.lastSuccess.IsZero() {
+		ch <- prometheus.MustNewConstMetric(d.discoverySuccess, prometheus.GaugeValue, unixSeconds(j.lastSuccess), lv...)
+	}
+}
+
+// Discover replaces the running discovery jobs. A job that stays (same
+// tenant, scope and site) keeps what it found until its next listing, so a
+// config reload does not make discovered operations blink out.
+func (e *Exporter) Discover(jobs []Job) {
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	// Stopped without e.mu held: a job finishing its listing takes e.mu.
+	e.stopJobs()
+	e.mu.Lock()
+	old := map[[3]string]*job{}
+	for _, j := range e.jobs {
+		old[j.id()] = j
+	}
+	e.jobs = nil
+	for _, jb := range jobs {
+		j := &job{Job: jb}
+		if o := old[jb.id()]; o != nil {
+			o.mu.Lock()
+			j.found, j.lastSuccess, j.errors = o.found, o.lastSuccess, o.errors
+			o.mu.Unlock()
+		}
+		e.jobs = append(e.jobs, j)
+	}
+	e.rebuild()
+	running := e.jobs
+	e.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, j := range running {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.runJob(ctx, j)
+		}()
+	}
+	e.stopJobs = func() { cancel(); wg.Wait() }
+}
+
+// Close stops the discovery jobs.
+func (e *Exporter) Close() {
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	e.stopJobs()
+	e.stopJobs = func() {}
+}
+
+// runJob lists at once, then every Interval, until ctx ends.
+func (e *Exporter) runJob(ctx context.Context, j *job) {
+	t := time.NewTicker(j.Interval)
+	defer t.Stop()
+	for {
+		e.discoverOnce(ctx, j)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+var errNoLister = errors.New("tenant has no Graph client that can list")
+
+// discoverOnce lists the job's collection once and, if that worked, makes
+// what it found the watched set of the job.
+func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
+	timeout := min(j.Interval, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	e.mu.Lock()
+	l, _ := e.fetchers[j.Tenant].(Lister)
+	e.mu.Unlock()
+	var (
+		found []graph.Discovered
+		err   = errNoLister
+	)
+	if l != nil {
+		found, err = l.Discover(ctx, j.Scope, j.Site)
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // stopped: a reload or shutdown, not a failure
+	}
+	now := e.now()
+	if err != nil {
+		j.mu.Lock()
+		j.errors++
+		j.mu.Unlock()
+		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "err", err)
+		return
+	}
+	targets := make([]Target, 0, len(found))
+	for _, d := range found {
+		key := targetKey(j.Tenant, d.Ref)
+		op := d.Op
+		if op != nil {
+			// The list carried the operation: as good as a GET, so the
+			// next scrape need not ask again.
+			e.cache.get(key, now).record(op, nil, now)
+		} else {
+			op = e.cache.get(key, now).view().op
+		}
+		if op != nil && graph.Terminal(op.Status) && !op.LastActionDateTime.IsZero() && now.Sub(op.LastActionDateTime) > j.Retention {
+			continue
+		}
+		targets = append(targets, Target{Tenant: j.Tenant, Ref: d.Ref, Labels: j.Labels, Source: SourceDiscovery,
+			OmitNotFound: j.Scope == graph.ScopeRoleManagementAlerts})
+	}
+	j.mu.Lock()
+	j.found, j.lastSuccess = targets, now
+	j.mu.Unlock()
+	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "found", len(found), "watched", len(targets))
+	e.mu.Lock()
+	e.rebuild()
+	e.mu.Unlock()
+}

@@ -1,0 +1,193 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+// discoverEnv is an exporter with one discovery job whose first listing has
+// finished. Later listings are made by hand with e.discoverOnce.
+func discoverEnv(t *testing.T, tn *graphtest.Tenant, job Job, ops ...string) (*env, *job) {
+	t.Helper()
+	e := newEnvFor(t, tn, "", ops...)
+	job.Tenant = "contoso"
+	if job.Interval == 0 {
+		job.Interval = time.Hour
+	}
+	if job.Retention == 0 {
+		job.Retention = 24 * time.Hour
+	}
+	e.exp.Discover([]Job{job})
+	t.Cleanup(e.exp.Close)
+	j := e.exp.jobs[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		j.mu.Lock()
+		done := !j.lastSuccess.IsZero() || j.errors > 0
+		j.mu.Unlock()
+		if done {
+			return e, j
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first listing did not finish")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func watched(e *env) []string {
+	var ids []string
+	for _, t := range e.exp.st.Load().targets {
+		ids = append(ids, t.Source+":"+t.Ref.ID)
+	}
+	return ids
+}
+
+func industryPath(id string) string {
+	return graph.OperationRef{Scope: graph.ScopeIndustryData, ID: id}.URLPath()
+}
+
+// 23 industryData operations over 5 pages are all discovered, watched, and
+// shown without a GET each: the list carried them.
+func TestDiscoverPages(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	tn.SetPageSize(5)
+	for i := 1; i <= 23; i++ {
+		id := fmt.Sprintf("imp-%02d", i)
+		tn.SetOperation(industryPath(id), map[string]any{"id": id, "status": "running", "createdDateTime": "2023-06-09T23:00:00Z"})
+	}
+	e, _ := discoverEnv(t, tn, Job{Scope: graph.ScopeIndustryData, Labels: map[string]string{"team": "education"}})
+	if got := len(watched(e)); got != 23 {
+		t.Fatalf("watching %d operations, want 23: %v", got, watched(e))
+	}
+	if got := tn.RequestsFor("/beta/external/industryData/operations"); got != 5 {
+		t.Errorf("listing took %d requests, want 5 pages", got)
+	}
+	before := tn.Requests()
+	if n := countUp(t, e); n != 23 {
+		t.Errorf("%d operations up, want 23", n)
+	}
+	if got := tn.Requests() - before; got != 0 {
+		t.Errorf("the scrape sent %d requests; the listing had the answers", got)
+	}
+	want := `
+# HELP msgraph_lro_discovery_operations Operations the discovery job's latest listing found and keeps watching (after retention).
+# TYPE msgraph_lro_discovery_operations gauge
+msgraph_lro_discovery_operations{scope="industryData",site="",tenant="contoso"} 23
+# HELP msgraph_lro_discovery_errors_total Listings of the discovery job that failed.
+# TYPE msgraph_lro_discovery_errors_total counter
+msgraph_lro_discovery_errors_total{scope="industryData",site="",tenant="contoso"} 0
+# HELP msgraph_lro_discovery_last_success_timestamp_seconds When the discovery job last listed its collection successfully, in Unix seconds.
+# TYPE msgraph_lro_discovery_last_success_timestamp_seconds gauge
+msgraph_lro_discovery_last_success_timestamp_seconds{scope="industryData",site="",tenant="contoso"} 1.6863552e+09
+# HELP msgraph_lro_operations Operations watched, by tenant and source (config, discovery).
+# TYPE msgraph_lro_operations gauge
+msgraph_lro_operations{source="discovery",tenant="contoso"} 23
+`
+	e.expect(5*time.Second, want, "msgraph_lro_discovery_operations", "msgraph_lro_discovery_errors_total",
+		"msgraph_lro_discovery_last_success_timestamp_seconds", "msgraph_lro_operations")
+	out, _ := testutil.CollectAndFormat(e.exp.Collector(t.Context()), expfmt.TypeTextPlain, "msgraph_lro_up")
+	if !strings.Contains(string(out), `msgraph_lro_up{name="",operation_id="imp-07",scope="industryData",team="education",tenant="contoso"} 1`) {
+		t.Errorf("a discovered operation lacks the job's labels:\n%s", out)
+	}
+}
+
+// A new operation is picked up by the next listing; a final one whose last
+// action is older than the retention is dropped; a configured operation
+// wins over the same one discovered.
+func TestDiscoverChangesAndRetention(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	tn.SetOperation(industryPath("old"), map[string]any{"id": "old", "status": "succeeded", "lastActionDateTime": "2023-06-09T12:00:00Z"})
+	tn.SetOperation(industryPath("mine"), map[string]any{"id": "mine", "status": "running"})
+	e, j := discoverEnv(t, tn, Job{Scope: graph.ScopeIndustryData, Retention: 24 * time.Hour},
+		`{scope: industryData, id: mine, name: configured}`)
+	if got, want := strings.Join(watched(e), " "), "config:mine discovery:old"; got != want {
+		t.Fatalf("watching %q, want %q", got, want)
+	}
+	tn.SetOperation(industryPath("new"), map[string]any{"id": "new", "status": "notStarted"})
+	e.clock.Add(13 * time.Hour) // "old" last acted 25 hours ago now
+	e.exp.discoverOnce(context.Background(), j)
+	if got, want := strings.Join(watched(e), " "), "config:mine discovery:new"; got != want {
+		t.Errorf("after the second listing watching %q, want %q", got, want)
+	}
+}
+
+// A nextLink to another host is not followed, and never gets the token.
+func TestDiscoverRefusesForeignNextLink(t *testing.T) {
+	var leaked []string
+	foreign := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked = append(leaked, r.Header.Get("Authorization"))
+		fmt.Fprint(w, `{"value":[]}`)
+	}))
+	defer foreign.Close()
+	tn := graphtest.NewTenant(t)
+	body := `{"value":[{"id":"a","status":"running"}],"@odata.nextLink":"` + foreign.URL + `/beta/external/industryData/operations?$skiptoken=2"}`
+	tn.Inject("/beta/external/industryData/operations", graphtest.Fault{Status: 200, Body: &body})
+	e, j := discoverEnv(t, tn, Job{Scope: graph.ScopeIndustryData})
+	if len(leaked) != 0 {
+		t.Fatalf("the foreign host was asked, with Authorization %q", leaked)
+	}
+	if j.errors != 1 || len(watched(e)) != 0 {
+		t.Errorf("errors %v, watching %v: want 1 error and nothing watched", j.errors, watched(e))
+	}
+	if u, _ := url.Parse(foreign.URL); !strings.Contains(e.logs.String(), "refusing @odata.nextLink to https://"+u.Host) {
+		t.Errorf("the refusal was not logged:\n%s", e.logs.String())
+	}
+}
+
+// Role alert discovery watches the refresh operation of every alert; an
+// alert never refreshed (404) is left out of the metrics, not up 0.
+func TestDiscoverRoleAlerts(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	for _, a := range []string{"DirectoryRole_1_StaleSignInAlert", "DirectoryRole_1_TooManyGlobalAdmins", "DirectoryRole_1_NoMfaOnRole"} {
+		tn.SetOperation("/beta/identityGovernance/roleManagementAlerts/alerts/"+a, map[string]any{"id": a, "alertDefinitionId": a})
+	}
+	for _, a := range []string{"DirectoryRole_1_StaleSignInAlert", "DirectoryRole_1_NoMfaOnRole"} {
+		p := graph.OperationRef{Scope: graph.ScopeRoleManagementAlerts, ID: "refresh:" + a}.URLPath()
+		tn.SetOperation(p, map[string]any{"id": "refresh:" + a, "status": "succeeded", "lastActionDateTime": "2023-06-09T23:00:00Z"})
+	}
+	e, _ := discoverEnv(t, tn, Job{Scope: graph.ScopeRoleManagementAlerts})
+	if got := len(watched(e)); got != 3 {
+		t.Fatalf("watching %v, want the 3 refresh operations", watched(e))
+	}
+	if q := tn.LastQuery("/beta/identityGovernance/roleManagementAlerts/alerts"); q.Get("$filter") != "scopeId eq '/' and scopeType eq 'DirectoryRole'" {
+		t.Errorf("alerts listed with filter %q", q.Get("$filter"))
+	}
+	want := `
+# HELP msgraph_lro_up 1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.
+# TYPE msgraph_lro_up gauge
+msgraph_lro_up{name="",operation_id="refresh:DirectoryRole_1_NoMfaOnRole",scope="roleManagementAlerts",tenant="contoso"} 1
+msgraph_lro_up{name="",operation_id="refresh:DirectoryRole_1_StaleSignInAlert",scope="roleManagementAlerts",tenant="contoso"} 1
+`
+	e.expect(5*time.Second, want, "msgraph_lro_up")
+}
+
+// Operations beyond global.max_operations are not watched, and counted.
+func TestMaxOperations(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	ops, _ := importOps(tn, 5)
+	e := newEnvFor(t, tn, "  max_operations: 3", ops...)
+	if n := countUp(t, e); n != 3 {
+		t.Errorf("%d operations up, want 3", n)
+	}
+	e.expect(5*time.Second, `
+# HELP msgraph_lro_operations_over_limit Operations configured or discovered but not watched because global.max_operations was reached.
+# TYPE msgraph_lro_operations_over_limit gauge
+msgraph_lro_operations_over_limit 2
+`, "msgraph_lro_operations_over_limit")
+	if !strings.Contains(e.logs.String(), "not_watched=2") {
+		t.Errorf("the cap was not logged:\n%s", e.logs.String())
+	}
+}

@@ -1,0 +1,138 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+)
+
+// probeParams are the parameters /probe takes; any other is refused.
+var probeParams = []string{"tenant", "scope", "id", "user", "site"}
+
+// maxProbeValue bounds a /probe parameter: Graph ids are far shorter.
+const maxProbeValue = 512
+
+var (
+	probeSuccess = prometheus.NewDesc("msgraph_lro_probe_success",
+		"1 if Graph answered for the probed operation (or a cached answer is still fresh), else 0.", nil, nil)
+	probeDuration = prometheus.NewDesc("msgraph_lro_probe_duration_seconds",
+		"How long the probe took.", nil, nil)
+)
+
+// probeTarget reads and checks a /probe query. Only operation paths are
+// accepted: no URL, no '/', no '.' or '..' segment can reach the request.
+func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, error) {
+	for k, v := range q {
+		if !slices.Contains(probeParams, k) {
+			return Target{}, fmt.Errorf("unknown parameter %q; /probe takes tenant, scope, id, and user or site", k)
+		}
+		if len(v) != 1 {
+			return Target{}, fmt.Errorf("parameter %q given %d times", k, len(v))
+		}
+	}
+	get := func(k string) string {
+		if v := q[k]; len(v) == 1 {
+			return v[0]
+		}
+		return ""
+	}
+	tenant, scope, id, user, site := get("tenant"), get("scope"), get("id"), get("user"), get("site")
+	switch {
+	case tenant == "":
+		return Target{}, fmt.Errorf("missing parameter tenant")
+	case fetchers[tenant] == nil:
+		return Target{}, fmt.Errorf("unknown tenant %q", tenant)
+	case scope == "":
+		return Target{}, fmt.Errorf("missing parameter scope")
+	case scope == graph.ScopeCustom || !graph.KnownScope(scope):
+		return Target{}, fmt.Errorf("unknown scope %q; one of %s", scope, strings.Join(graph.Scopes[:4], ", "))
+	case id == "":
+		return Target{}, fmt.Errorf("missing parameter id")
+	}
+	for _, p := range []struct{ name, value, scope string }{
+		{"id", id, scope}, {"user", user, graph.ScopeAuthenticationMethods}, {"site", site, graph.ScopeSites},
+	} {
+		switch {
+		case p.value == "" && scope == p.scope:
+			return Target{}, fmt.Errorf("missing parameter %s, which scope %s needs", p.name, scope)
+		case p.value != "" && scope != p.scope:
+			return Target{}, fmt.Errorf("parameter %s is only for scope %s", p.name, p.scope)
+		case p.value == "":
+		case len(p.value) > maxProbeValue:
+			return Target{}, fmt.Errorf("parameter %s is longer than %d bytes", p.name, maxProbeValue)
+		case strings.Contains(p.value, "://"):
+			return Target{}, fmt.Errorf("parameter %s is a URL; /probe takes operation ids, not URLs", p.name)
+		case strings.Contains(p.value, "/") || strings.Contains(p.value, `\`):
+			return Target{}, fmt.Errorf("parameter %s contains a slash", p.name)
+		case p.value == "." || p.value == "..":
+			return Target{}, fmt.Errorf("parameter %s is %q", p.name, p.value)
+		case strings.ContainsFunc(p.value, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			return Target{}, fmt.Errorf("parameter %s contains a control character", p.name)
+		}
+	}
+	return Target{Tenant: tenant, Ref: graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}, Source: "probe"}, nil
+}
+
+// ProbeHandler serves /probe: one operation, named by the query, as
+// blackbox_exporter's multi-target pattern does. Each request gets a fresh
+// registry; the cache and the shared fetches are the exporter's, so a probe
+// of an operation /metrics also watches costs Graph nothing more.
+func (e *Exporter) ProbeHandler(logger log.Logger) http.Handler {
+	errLog := promhttpLogger{logger}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := e.st.Load()
+		t, err := probeTarget(r.URL.Query(), st.fetchers)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), ScrapeDeadline(ScrapeTimeout(r)))
+		defer cancel()
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(&probe{e: e, st: st, t: t, ctx: ctx})
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog, ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+	})
+}
+
+// probe collects one operation.
+type probe struct {
+	e   *Exporter
+	st  *state
+	t   Target
+	ctx context.Context
+}
+
+func (p *probe) Describe(chan<- *prometheus.Desc) {}
+
+func (p *probe) Collect(ch chan<- prometheus.Metric) {
+	start := time.Now()
+	tt := target{Target: p.t, key: targetKey(p.t.Tenant, p.t.Ref)}
+	tt.labels = newLabelSet(pairPool{}, p.st.probe.labelNames, []string{p.t.Tenant, p.t.Ref.Scope, p.t.Ref.ID, ""})
+	res := p.e.fetch(p.ctx, p.st, []target{tt})
+	p.e.emit(ch, &p.st.probe, &tt, &res[0], p.e.now())
+	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, boolFloat(res[0].up))
+	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
+	p.e.sweepProbes()
+}
+
+// sweepProbes drops, at most once a minute, the cache entries of probed
+// operations nobody asked for since twice the terminal TTL: /probe must not
+// grow the cache without bound.
+func (e *Exporter) sweepProbes() {
+	now := e.now()
+	last := e.lastSweep.Load()
+	if now.UnixNano()-last < int64(time.Minute) || !e.lastSweep.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	st := e.st.Load()
+	e.cache.retain(st.knownKeys, now.Add(-2*st.settings.TerminalCacheTTL))
+}
