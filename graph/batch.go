@@ -213,8 +213,10 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 
 	answered := make(map[string]bool, len(kept))
 	for _, r := range ans.Responses {
+		// Only the ids we sent, spelt as we sent them ("01" is not "1"),
+		// and each once: an answer must never reach an operation twice.
 		k := itemIndex(r.ID)
-		if k < 0 || k >= len(idx) || answered[r.ID] || items[k].ID == "" {
+		if k < 0 || k >= len(idx) || items[k].ID != r.ID || answered[r.ID] {
 			continue // not ours: ignore rather than trust
 		}
 		answered[r.ID] = true

@@ -16,19 +16,7 @@ import (
 
 func batchClient(t *testing.T, tn *graphtest.Tenant) (*graph.Client, *graph.Metrics) {
 	t.Helper()
-	m := graph.NewMetrics()
-	o := credOptions(tn, m)
-	o.Kind, o.Secret = graph.CredentialClientSecret, tn.ClientSecret
-	ts, err := graph.NewTokenSource(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := graph.NewClient(graph.ClientOptions{Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts,
-		HTTPClient: tn.HTTPClient(), MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, m
+	return newClientBatch(t, tn, 4, nil, true)
 }
 
 type outcome struct {
@@ -148,5 +136,20 @@ func TestBatchesPerVersion(t *testing.T) {
 	}
 	if q := tn.LastQuery(refs[6].URLPath()); q.Get("a") != "b" || q.Get("$select") != "" {
 		t.Errorf("custom path in a batch: query %v, want a=b and no $select", q)
+	}
+}
+
+// An answer whose id is spelt otherwise than we sent it ("01" for "1") is
+// not ours: no operation is answered twice.
+func TestBatchAnswerOnlyOurIDs(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := batchClient(t, tn)
+	refs := []graph.OperationRef{{Scope: graph.ScopeIndustryData, ID: "a"}, {Scope: graph.ScopeIndustryData, ID: "b"}}
+	body := `{"responses":[{"id":"1","status":200,"body":{"status":"running"}},{"id":"01","status":200,"body":{"status":"failed"}},` +
+		`{"id":"2","status":200,"body":{"status":"succeeded"}},{"id":"2","status":200,"body":{"status":"failed"}}]}`
+	tn.Inject("/beta/$batch", graphtest.Fault{Status: 200, Body: &body})
+	out := getAll(t, c, refs) // fails if any operation is answered twice
+	if out[0].op == nil || out[0].op.Status != "running" || out[1].op == nil || out[1].op.Status != "succeeded" {
+		t.Errorf("answers %+v, %+v: want running and succeeded", out[0].op, out[1].op)
 	}
 }

@@ -19,6 +19,11 @@ import (
 )
 
 func newClient(t *testing.T, tn *graphtest.Tenant, maxConc int, hc *http.Client) (*graph.Client, *graph.Metrics) {
+	return newClientBatch(t, tn, maxConc, hc, false)
+}
+
+// newClientBatch is a client of the simulated tenant with a client secret.
+func newClientBatch(t *testing.T, tn *graphtest.Tenant, maxConc int, hc *http.Client, batch bool) (*graph.Client, *graph.Metrics) {
 	t.Helper()
 	m := graph.NewMetrics()
 	o := credOptions(tn, m)
@@ -32,7 +37,7 @@ func newClient(t *testing.T, tn *graphtest.Tenant, maxConc int, hc *http.Client)
 	}
 	c, err := graph.NewClient(graph.ClientOptions{
 		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: hc,
-		MaxConcurrency: maxConc, RequestTimeout: 2 * time.Second, Metrics: m,
+		MaxConcurrency: maxConc, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -36,24 +36,6 @@ func NormalizeStatus(s string) string {
 	return StatusUnknownFutureValue
 }
 
-// wireOperation is a longRunningOperation or richLongRunningOperation as
-// Graph sends it. Every field may be null or absent.
-type wireOperation struct {
-	ID                 *string  `json:"id"`
-	CreatedDateTime    *string  `json:"createdDateTime"`
-	LastActionDateTime *string  `json:"lastActionDateTime"`
-	ResourceLocation   *string  `json:"resourceLocation"`
-	Status             *string  `json:"status"`
-	StatusDetail       *string  `json:"statusDetail"`
-	PercentageComplete *float64 `json:"percentageComplete"`
-	ResourceID         *string  `json:"resourceId"`
-	Type               *string  `json:"type"`
-	Error              *struct {
-		Code    *string `json:"code"`
-		Message *string `json:"message"`
-	} `json:"error"`
-}
-
 // Operation is what the exporter keeps of one long-running operation.
 // Zero times mean Graph gave no readable timestamp.
 type Operation struct {
@@ -80,53 +62,66 @@ type Operation struct {
 var ErrNoStatus = errors.New("operation has no status")
 
 // DecodeOperation reads one operation from a Graph response body. It is
-// lenient where Graph is untidy (null or missing fields, odd timestamps) and
-// strict only where nothing useful is left: a body that is not a JSON
-// object, or one without a status.
+// lenient where Graph is untidy: each member is read on its own, and one
+// that is null, absent or of an unexpected type is left out without
+// costing the others; an unreadable timestamp is left out and noted. It
+// fails only where nothing useful is left: a body that is not a JSON
+// object, or one without a string status.
 func DecodeOperation(body []byte) (*Operation, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, errors.New("empty response body")
 	}
-	var w wireOperation
-	if err := json.Unmarshal(body, &w); err != nil {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("response is not a JSON operation: %w", err)
 	}
-	if w.Status == nil || *w.Status == "" {
+	if m == nil {
+		return nil, errors.New("response is not a JSON operation: null")
+	}
+	str := func(key string) (string, bool) {
+		var v string
+		raw, ok := m[key]
+		return v, ok && json.Unmarshal(raw, &v) == nil
+	}
+	status, _ := str("status")
+	if status == "" {
 		return nil, ErrNoStatus
 	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
+	op := &Operation{RawStatus: status, Status: NormalizeStatus(status)}
+	op.ID, _ = str("id")
+	op.ResourceLocation, _ = str("resourceLocation")
+	op.StatusDetail, _ = str("statusDetail")
+	op.ResourceID, _ = str("resourceId")
+	op.Type, _ = str("type")
+	var pct float64
+	if raw, ok := m["percentageComplete"]; ok && json.Unmarshal(raw, &pct) == nil && !bytes.Equal(raw, []byte("null")) {
+		op.HasPercentage, op.PercentageComplete = true, pct
+	}
+	var e struct {
+		Code, Message any
+	}
+	if raw, ok := m["error"]; ok && json.Unmarshal(raw, &e) == nil {
+		op.ErrorCode, _ = e.Code.(string)
+		op.ErrorMessage, _ = e.Message.(string)
+	}
+	for _, ts := range []struct {
+		key string
+		to  *time.Time
+	}{{"createdDateTime", &op.CreatedDateTime}, {"lastActionDateTime", &op.LastActionDateTime}} {
+		raw, ok := m[ts.key]
+		if !ok || bytes.Equal(raw, []byte("null")) {
+			continue
 		}
-		return *p
-	}
-	op := &Operation{
-		ID:               str(w.ID),
-		RawStatus:        *w.Status,
-		Status:           NormalizeStatus(*w.Status),
-		ResourceLocation: str(w.ResourceLocation),
-		StatusDetail:     str(w.StatusDetail),
-		ResourceID:       str(w.ResourceID),
-		Type:             str(w.Type),
-	}
-	if w.PercentageComplete != nil {
-		op.HasPercentage = true
-		op.PercentageComplete = *w.PercentageComplete
-	}
-	if w.Error != nil {
-		op.ErrorCode = str(w.Error.Code)
-		op.ErrorMessage = str(w.Error.Message)
-	}
-	var err error
-	if w.CreatedDateTime != nil {
-		if op.CreatedDateTime, err = ParseTimestamp(*w.CreatedDateTime); err != nil {
-			op.TimestampErrors = append(op.TimestampErrors, "createdDateTime: "+err.Error())
+		v, isString := str(ts.key)
+		var err error
+		if !isString {
+			err = errors.New("not a string")
+		} else {
+			*ts.to, err = ParseTimestamp(v)
 		}
-	}
-	if w.LastActionDateTime != nil {
-		if op.LastActionDateTime, err = ParseTimestamp(*w.LastActionDateTime); err != nil {
-			op.TimestampErrors = append(op.TimestampErrors, "lastActionDateTime: "+err.Error())
+		if err != nil {
+			op.TimestampErrors = append(op.TimestampErrors, ts.key+": "+err.Error())
 		}
 	}
 	return op, nil
@@ -162,10 +157,11 @@ func ParseTimestamp(s string) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("unreadable timestamp %q", truncate(s, 64))
 		}
 	}
-	if t.Year() <= 1 {
+	// Checked in UTC: 0002-01-01T00:00:00+14:00 is still year 1 there.
+	if t = t.UTC(); t.Year() <= 1 {
 		return time.Time{}, nil
 	}
-	return t.UTC(), nil
+	return t, nil
 }
 
 func truncate(s string, n int) string {
