@@ -150,7 +150,11 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Serve returns as soon as Shutdown begins; the scrapes in flight end
+	// when Shutdown returns, and main must not exit before.
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
 				_ = reloader.reload()
@@ -167,6 +171,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		level.Error(logger).Log("msg", "HTTP server failed", "err", err)
 		return 1
 	}
+	<-stopped
 	return 0
 }
 

@@ -213,8 +213,16 @@ func TestReloadThroughHTTP(t *testing.T) {
 			if s.ops != "op-a=1 op-b=1" || s.watched != "2" || s.successful != "0" || s.when != before.when {
 				t.Errorf("after a refused reload: %+v; want the old operations (op-a=1 op-b=1, 2 watched), successful 0, timestamp %s", s, before.when)
 			}
-			// logfmt escapes the quotes of the error.
-			if !strings.Contains(x.stderr.String(), "configuration refused") || !strings.Contains(x.stderr.String(), strings.ReplaceAll(bad.err, `"`, `\"`)) {
+			// logfmt escapes the quotes of the error. The line is written
+			// before the answer, but reaches the test through a pipe.
+			logged := func() bool {
+				l := x.stderr.String()
+				return strings.Contains(l, "configuration refused") && strings.Contains(l, strings.ReplaceAll(bad.err, `"`, `\"`))
+			}
+			for deadline := time.Now().Add(3 * time.Second); !logged() && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !logged() {
 				t.Errorf("the refusal is not logged with its error %q:\n%s", bad.err, x.stderr.String())
 			}
 			// Put the good config back: the gauge says 1 again.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -65,10 +67,17 @@ type msalSource struct {
 
 // NewTokenSource builds the MSAL client for one tenant. It contacts nothing.
 func NewTokenSource(o CredentialOptions) (TokenSource, error) {
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	var hc http.Client
+	if o.HTTPClient != nil {
+		hc = *o.HTTPClient
+	} else {
+		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
+	// The client secret or assertion is in the body of the token request,
+	// which Go's client sends again to wherever a 307 or 308 points, and a
+	// 302 would have MSAL take a token from that host. The identity
+	// platform has no reason to redirect: follow nothing.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics}
 	scope := strings.TrimSuffix(o.GraphEndpoint, "/") + "/.default"
 
@@ -77,7 +86,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		if o.ManagedIdentityClientID != "" {
 			id = managedidentity.UserAssignedClientID(o.ManagedIdentityClientID)
 		}
-		mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(hc))
+		mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(&hc))
 		if err != nil {
 			return nil, fmt.Errorf("managed identity: %w", err)
 		}
@@ -98,7 +107,8 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		if cred, err = confidential.NewCredFromSecret(o.Secret); err != nil {
 			return nil, fmt.Errorf("client secret: %w", err)
 		}
-		s.secrets = append(s.secrets, o.Secret)
+		// As sent, and as the form body the identity platform may quote.
+		s.secrets = append(s.secrets, o.Secret, url.QueryEscape(o.Secret))
 	case CredentialClientCertificate:
 		certs, key, err := confidential.CertFromPEM(o.CertificatePEM, "")
 		if err != nil {
@@ -127,7 +137,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 	}
 
 	authority := strings.TrimSuffix(o.AuthorityHost, "/") + "/" + o.TenantID
-	opts := []confidential.Option{confidential.WithHTTPClient(hc)}
+	opts := []confidential.Option{confidential.WithHTTPClient(&hc)}
 	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(o.AuthorityHost, "/"))] {
 		opts = append(opts, confidential.WithInstanceDiscovery(false))
 	}
@@ -156,7 +166,8 @@ func (s *msalSource) Token(ctx context.Context) (string, error) {
 		if s.metrics != nil {
 			s.metrics.TokenRequests.WithLabelValues(s.tenant, "error").Inc()
 		}
-		return "", &TokenError{msg: s.scrub(firstLine(err.Error()))}
+		// Scrubbed before it is cut short, which could keep part of a secret.
+		return "", &TokenError{msg: firstLine(s.scrub(err.Error()))}
 	}
 	if !cached && s.metrics != nil {
 		s.metrics.TokenRequests.WithLabelValues(s.tenant, "success").Inc()
@@ -175,8 +186,13 @@ func (s *msalSource) scrub(msg string) string {
 			msg = strings.ReplaceAll(msg, v, "<secret>")
 		}
 	}
-	return msg
+	// A client assertion (federated token, certificate-signed JWT) is a
+	// credential too, and is read afresh for every request.
+	return jwtLike.ReplaceAllString(msg, "<secret>")
 }
+
+// jwtLike matches a JWT: three base64url parts, the first a JSON header.
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*`)
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
