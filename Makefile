@@ -5,7 +5,7 @@ PROMU   ?= promu
 BIN     := msgraph_lro_exporter
 PKGS    := ./...
 
-.PHONY: all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
+.PHONY: fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
 
 all: test build
 
@@ -56,3 +56,16 @@ bench:
 	$(GO) test -run '^$$' -bench 'WarmScrape|BaselineConstMetrics' -benchmem -count=3 ./collector/
 	$(GO) test -run '^$$' -bench 'ResidentMemory' -benchtime=1x -count=3 .
 	BENCH_EXPORTER_ENV=GOMEMLIMIT=48MiB $(GO) test -run '^$$' -bench 'ResidentMemory' -benchtime=1x -count=3 .
+
+FUZZTIME ?= 30s
+# Every fuzz target, as package:Name.
+FUZZ_TARGETS := ./graph:FuzzDecodeOperation ./graph:FuzzParseTimestamp ./graph:FuzzParseRetryAfter \
+                ./graph:FuzzParseOperationURL ./graph:FuzzBatchAnswer ./config:FuzzParse
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s); a failing input is saved under <package>/testdata/fuzz/<target>/ and fails the run
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "--- fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
