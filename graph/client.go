@@ -223,6 +223,11 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	defer resp.Body.Close()
 	c.metrics.Requests.WithLabelValues(c.tenant, strconv.Itoa(resp.StatusCode)).Inc()
+	if resp.StatusCode == http.StatusUnauthorized {
+		if r, ok := c.tokens.(interface{ Refused(string) }); ok {
+			r.Refused(token)
+		}
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
 		return answer{}, fmt.Errorf("reading graph answer (client-request-id %s): %w", crid, err)

@@ -151,3 +151,41 @@ func TestMaxConcurrency(t *testing.T) {
 		t.Errorf("peak requests in flight = %d, want 2", p)
 	}
 }
+
+// A token Graph refuses (401) while MSAL still holds it is dropped: the
+// next request gets a new one. At most once a minute, so that a Graph that
+// refuses everything does not cause a storm of token requests.
+func TestRefusedTokenIsRenewed(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, m := newClient(t, tn, 1, nil)
+	tn.SetOperation(industry.URLPath(), map[string]any{"id": industry.ID, "status": "running"})
+	if _, err := c.GetOperation(context.Background(), industry); err != nil {
+		t.Fatal(err)
+	}
+	// Graph's clock passes the token's expiry; MSAL's does not.
+	now := time.Now()
+	tn.SetClock(func() time.Time { return now.Add(2 * time.Hour) })
+	var gerr *graph.Error
+	if _, err := c.GetOperation(context.Background(), industry); !errors.As(err, &gerr) || gerr.StatusCode != 401 {
+		t.Fatalf("with the token expired at Graph: %v, want a 401", err)
+	}
+	if _, err := c.GetOperation(context.Background(), industry); err != nil {
+		t.Fatalf("after the 401 the token was not renewed: %v", err)
+	}
+	if got := tn.TokenRequests(); got != 2 {
+		t.Errorf("identity platform got %d token requests, want 2", got)
+	}
+	// Refused again within the minute: not renewed again.
+	tn.SetClock(func() time.Time { return now.Add(4 * time.Hour) })
+	for i := 0; i < 3; i++ {
+		if _, err := c.GetOperation(context.Background(), industry); !errors.As(err, &gerr) || gerr.StatusCode != 401 {
+			t.Fatalf("refusal %d: %v, want a 401", i, err)
+		}
+	}
+	if got := tn.TokenRequests(); got != 2 {
+		t.Errorf("identity platform got %d token requests after refusals within a minute, want still 2", got)
+	}
+	if got := testutil.ToFloat64(m.TokenRequests.WithLabelValues("contoso", "success")); got != 2 {
+		t.Errorf("token_requests_total{result=success} = %v, want 2", got)
+	}
+}

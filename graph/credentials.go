@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
@@ -63,7 +64,17 @@ type msalSource struct {
 	lock    chan struct{}
 	metrics *Metrics
 	secrets []string // values to scrub from any error text
+
+	// renew builds a new MSAL client, with an empty cache; nil where that
+	// would not help (managed identity's cache belongs to the process).
+	renew     func() (func(context.Context) (string, bool, error), error)
+	last      string    // the token handed out last
+	lastRenew time.Time // when renew last ran
 }
+
+// renewEvery bounds how often a refused token empties the cache: a Graph
+// that refuses every token must not turn into a storm of token requests.
+const renewEvery = time.Minute
 
 // NewTokenSource builds the MSAL client for one tenant. It contacts nothing.
 func NewTokenSource(o CredentialOptions) (TokenSource, error) {
@@ -141,16 +152,38 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(o.AuthorityHost, "/"))] {
 		opts = append(opts, confidential.WithInstanceDiscovery(false))
 	}
-	app, err := confidential.New(authority, o.ClientID, cred, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("identity platform client: %w", err)
-	}
 	scopes := []string{scope}
-	s.acquire = func(ctx context.Context) (string, bool, error) {
-		r, err := app.AcquireTokenByCredential(ctx, scopes)
-		return r.AccessToken, r.Metadata.TokenSource == confidential.TokenSourceCache, err
+	s.renew = func() (func(context.Context) (string, bool, error), error) {
+		app, err := confidential.New(authority, o.ClientID, cred, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("identity platform client: %w", err)
+		}
+		return func(ctx context.Context) (string, bool, error) {
+			r, err := app.AcquireTokenByCredential(ctx, scopes)
+			return r.AccessToken, r.Metadata.TokenSource == confidential.TokenSourceCache, err
+		}, nil
+	}
+	var err error
+	if s.acquire, err = s.renew(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// Refused is told that Graph answered 401 to a request carrying token: a
+// token revoked, or expired by a clock MSAL does not share, stays in MSAL's
+// cache until its own expiry. If it is still the token handed out, the
+// cache is dropped (a new MSAL client), at most once per renewEvery, so the
+// next request fetches a new one.
+func (s *msalSource) Refused(token string) {
+	s.lock <- struct{}{}
+	defer func() { <-s.lock }()
+	if s.renew == nil || token != s.last || time.Since(s.lastRenew) < renewEvery {
+		return
+	}
+	if acquire, err := s.renew(); err == nil {
+		s.acquire, s.lastRenew = acquire, time.Now()
+	}
 }
 
 // Token returns a token from MSAL's cache, or asks the identity platform.
@@ -175,6 +208,7 @@ func (s *msalSource) Token(ctx context.Context) (string, error) {
 	if tok == "" {
 		return "", &TokenError{msg: "identity platform returned an empty token"}
 	}
+	s.last = tok
 	return tok, nil
 }
 
