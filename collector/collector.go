@@ -49,8 +49,9 @@ type Target struct {
 type Settings struct {
 	CacheTTL         time.Duration // reuse a live status this long
 	TerminalCacheTTL time.Duration // reuse succeeded/failed this long
-	// FetchTimeout bounds one shared fetch, which may outlive the scrape
-	// that started it so that the next scrape finds the answer cached.
+	// FetchTimeout bounds one shared fetch, per $batch worth of operations
+	// in it; a fetch may outlive the scrape that started it, so that the
+	// next scrape finds the answer cached.
 	FetchTimeout time.Duration
 	// MaxOperations caps the operations watched: configured ones first,
 	// then discovered ones. 0 means no cap.
@@ -272,7 +273,11 @@ var errNoTenant = errors.New("tenant has no Graph client")
 // answer. It runs on its own deadline, not the scrape's: other scrapes may
 // be waiting for the same answers, and a late answer is cached for the next.
 func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int) {
-	ctx, cancel := context.WithTimeout(context.Background(), st.settings.FetchTimeout)
+	// A safety net, not a budget: each step inside has its own timeout, and
+	// a large cold start (thousands of operations) must be able to finish,
+	// so the bound grows with the batches to send.
+	batches := (len(idx) + graph.MaxBatch - 1) / graph.MaxBatch
+	ctx, cancel := context.WithTimeout(context.Background(), st.settings.FetchTimeout*time.Duration(max(1, batches)))
 	defer cancel()
 	done := func(i int, op *graph.Operation, err error) {
 		t := &targets[i]

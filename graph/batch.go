@@ -88,7 +88,7 @@ func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each
 	var again []int
 	var wait time.Duration
 	for _, f := range failed {
-		if mayRetry && fits(ctx, f.wait) {
+		if mayRetry && c.fits(ctx, f.wait) {
 			again = append(again, f.i)
 			wait = max(wait, f.wait)
 		} else {
@@ -119,9 +119,14 @@ type failure struct {
 	err  error
 }
 
-// fits reports whether waiting d still leaves time before ctx's deadline
-// for a request.
-func fits(ctx context.Context, d time.Duration) bool {
+// fits reports whether a retry after d is worth waiting for within this
+// call: d is short (no longer than a request may take; a longer wait is
+// for the next scrape, through the error) and leaves time before ctx's
+// deadline for the request.
+func (c *Client) fits(ctx context.Context, d time.Duration) bool {
+	if d > c.timeout {
+		return false
+	}
 	dl, ok := ctx.Deadline()
 	return !ok || time.Until(dl) > d+100*time.Millisecond
 }

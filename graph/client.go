@@ -189,7 +189,11 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	defer func() { <-c.sem }()
 
-	token, err := c.tokens.Token(ctx)
+	// The token and the request each get request_timeout: a hung identity
+	// platform must not hold the tenant's request slot for ever.
+	tctx, tcancel := context.WithTimeout(ctx, c.timeout)
+	token, err := c.tokens.Token(tctx)
+	tcancel()
 	if err != nil {
 		return answer{}, err
 	}

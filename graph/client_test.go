@@ -2,7 +2,9 @@ package graph_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -187,5 +189,51 @@ func TestRefusedTokenIsRenewed(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.TokenRequests.WithLabelValues("contoso", "success")); got != 2 {
 		t.Errorf("token_requests_total{result=success} = %v, want 2", got)
+	}
+}
+
+// An identity platform that never answers holds a request no longer than
+// request_timeout: the tenant's request slot is not lost for ever.
+func TestHungIdentityPlatformIsBounded(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	release := make(chan struct{})
+	hung := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	pool := tn.RootCAs()
+	pool.AddCert(hung.Certificate())
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	m := graph.NewMetrics()
+	o := credOptions(tn, m)
+	o.Kind, o.Secret, o.AuthorityHost, o.HTTPClient = graph.CredentialClientSecret, tn.ClientSecret, hung.URL, hc
+	ts, err := graph.NewTokenSource(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := graph.NewClient(graph.ClientOptions{Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts,
+		HTTPClient: hc, MaxConcurrency: 1, RequestTimeout: 300 * time.Millisecond, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.GetOperation(context.Background(), industry)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("GetOperation succeeded without a token")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("GetOperation still waits for the hung identity platform after 5s")
+	}
+	if tn.Requests() != 0 {
+		t.Error("a request went to Graph without a token")
 	}
 }
