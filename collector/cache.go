@@ -71,6 +71,15 @@ func (e *entry) record(op *graph.Operation, err error, now time.Time) {
 	}
 }
 
+// holdOff asks for no request before t.
+func (e *entry) holdOff(t time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t.After(e.notBefore) {
+		e.notBefore = t
+	}
+}
+
 // fresh reports whether the cached answer can be shown without asking
 // Graph: the latest fetch succeeded and is younger than its TTL.
 func (v view) fresh(now time.Time, ttl, terminalTTL time.Duration) bool {

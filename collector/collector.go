@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type Fetcher interface {
 const (
 	SourceConfig    = "config"
 	SourceDiscovery = "discovery"
+	SourceProbe     = "probe" // not watched: asked for by one /probe request
 )
 
 // Target is one watched operation and its labels.
@@ -58,9 +60,9 @@ type Settings struct {
 	MaxOperations int
 }
 
-// MaxLabelValueLength caps status_detail and resource_location in
-// msgraph_lro_info: Graph puts free text there, and a label is no place for
-// a stack trace.
+// MaxLabelValueLength caps the resource_location, status_detail, type and
+// error_code labels of msgraph_lro_info: Graph puts free text there, and a
+// label is no place for a stack trace.
 const MaxLabelValueLength = 256
 
 // target is a Target made ready for the scrape path.
@@ -167,6 +169,7 @@ func (e *Exporter) rebuild() {
 	keep := make(map[string]bool, len(targets))
 	pool := pairPool{}
 	counts := map[[2]string]int{}
+	series := make(map[string]bool, len(targets))
 	for _, t := range targets {
 		tt := target{Target: t, key: targetKey(t.Tenant, t.Ref)}
 		if keep[tt.key] {
@@ -180,6 +183,14 @@ func (e *Exporter) rebuild() {
 		values := append([]string{t.Tenant, t.Ref.Scope, t.Ref.ID, t.Name}, make([]string, len(static))...)
 		for i, k := range static {
 			values[4+i] = t.Labels[k]
+		}
+		// Two requests for what would be one series (a pasted URL with a
+		// query string and the same operation found by discovery, say):
+		// the first wins, or the scrape would fail on a duplicate series.
+		if id := strings.Join(values, "\x00"); series[id] {
+			continue
+		} else {
+			series[id] = true
 		}
 		tt.labels = newLabelSet(pool, st.d.labelNames, values)
 		tt.Labels = nil // in tt.labels now; a map per operation adds up
@@ -244,9 +255,16 @@ func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []res
 	mine := map[string][]int{} // tenant → targets this scrape fetches
 	for k, i := range due {
 		waits[k] = pending{i, calls[k]}
-		if owned[k] {
-			mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
+		if !owned[k] {
+			continue
 		}
+		// Another scrape's fetch may have finished since the view above
+		// was taken: then there is nothing to ask Graph.
+		if v := e.cache.get(keys[k], now).view(); v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL) {
+			e.flying.finish(keys[k], v)
+			continue
+		}
+		mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
 	}
 	for tenant, idx := range mine {
 		go e.fetchTenant(st, st.fetchers[tenant], targets, idx)
@@ -281,9 +299,21 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 	defer cancel()
 	done := func(i int, op *graph.Operation, err error) {
 		t := &targets[i]
-		en := e.cache.get(t.key, e.now())
-		en.record(op, err, e.now())
+		now := e.now()
 		e.logFetch(t, op, err)
+		// Answers of a client a reload has replaced are handed to whoever
+		// waits, but not kept: the tenant may now be another directory.
+		if e.st.Load().fetchers[t.Tenant] != f {
+			e.flying.finish(t.key, view{op: op, fetched: now, err: err})
+			return
+		}
+		en := e.cache.get(t.key, now)
+		en.record(op, err, now)
+		if t.OmitNotFound && isNotFound(err) {
+			// A role alert never refreshed stays so for a while: ask
+			// again after cache_ttl, not at every scrape.
+			en.holdOff(now.Add(st.settings.CacheTTL))
+		}
 		e.flying.finish(t.key, en.view())
 	}
 	if f == nil {
@@ -352,11 +382,11 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 
 // emit sends one operation's series.
 func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
-	buf := make([]sample, 0, maxSamples) // one allocation for all of them
-	ls := t.labels
 	if t.OmitNotFound && isNotFound(r.err) {
 		return
 	}
+	buf := make([]sample, 0, maxSamples) // one allocation for all of them
+	ls := t.labels
 	add := func(desc *prometheus.Desc, labels []*dto.LabelPair, v float64) {
 		buf = buf[:len(buf)+1]
 		s := &buf[len(buf)-1]

@@ -102,8 +102,20 @@ func (e *Exporter) Close() {
 	e.stopJobs = func() {}
 }
 
-// runJob lists at once, then every Interval, until ctx ends.
+// runJob lists every Interval until ctx ends: at once for a new job, and
+// for a job that a reload kept, when its interval since the last listing
+// is up, so that a reload costs Graph no listing.
 func (e *Exporter) runJob(ctx context.Context, j *job) {
+	j.mu.Lock()
+	last := j.lastSuccess
+	j.mu.Unlock()
+	if wait := j.Interval - e.now().Sub(last); !last.IsZero() && wait > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 	t := time.NewTicker(j.Interval)
 	defer t.Stop()
 	for {
@@ -125,8 +137,9 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	e.mu.Lock()
-	l, _ := e.fetchers[j.Tenant].(Lister)
+	f := e.fetchers[j.Tenant]
 	e.mu.Unlock()
+	l, _ := f.(Lister)
 	var (
 		found []graph.Discovered
 		err   = errNoLister
@@ -144,6 +157,12 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 		j.mu.Unlock()
 		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "err", err)
 		return
+	}
+	e.mu.Lock()
+	current := e.fetchers[j.Tenant] == f
+	e.mu.Unlock()
+	if !current {
+		return // a reload replaced the client: its job will list again
 	}
 	targets := make([]Target, 0, len(found))
 	for _, d := range found {
@@ -163,10 +182,14 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 			OmitNotFound: j.Scope == graph.ScopeRoleManagementAlerts})
 	}
 	j.mu.Lock()
-	j.found, j.lastSuccess = targets, now
+	j.found = targets
 	j.mu.Unlock()
 	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "found", len(found), "watched", len(targets))
 	e.mu.Lock()
 	e.rebuild()
 	e.mu.Unlock()
+	// Success once what it found is watched.
+	j.mu.Lock()
+	j.lastSuccess = now
+	j.mu.Unlock()
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,9 +127,14 @@ func TestDiscoverChangesAndRetention(t *testing.T) {
 
 // A nextLink to another host is not followed, and never gets the token.
 func TestDiscoverRefusesForeignNextLink(t *testing.T) {
-	var leaked []string
+	var (
+		mu     sync.Mutex
+		leaked []string
+	)
 	foreign := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
 		leaked = append(leaked, r.Header.Get("Authorization"))
+		mu.Unlock()
 		fmt.Fprint(w, `{"value":[]}`)
 	}))
 	defer foreign.Close()
@@ -136,6 +142,8 @@ func TestDiscoverRefusesForeignNextLink(t *testing.T) {
 	body := `{"value":[{"id":"a","status":"running"}],"@odata.nextLink":"` + foreign.URL + `/beta/external/industryData/operations?$skiptoken=2"}`
 	tn.Inject("/beta/external/industryData/operations", graphtest.Fault{Status: 200, Body: &body})
 	e, j := discoverEnv(t, tn, Job{Scope: graph.ScopeIndustryData})
+	mu.Lock()
+	defer mu.Unlock()
 	if len(leaked) != 0 {
 		t.Fatalf("the foreign host was asked, with Authorization %q", leaked)
 	}
@@ -189,5 +197,51 @@ msgraph_lro_operations_over_limit 2
 `, "msgraph_lro_operations_over_limit")
 	if !strings.Contains(e.logs.String(), "not_watched=2") {
 		t.Errorf("the cap was not logged:\n%s", e.logs.String())
+	}
+}
+
+// Two requests for what is one series (the field form and a pasted URL with
+// a query string) are watched once: a duplicate series would fail the
+// scrape.
+func TestDuplicateSeriesWatchedOnce(t *testing.T) {
+	e := importOnly(t, "")
+	pasted, err := graph.ParseOperationURL(e.tenant.GraphEndpoint, e.tenant.GraphEndpoint+importPath+"?aadgdc=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exp.mu.Lock()
+	fetchers, settings := e.exp.fetchers, e.exp.settings
+	e.exp.mu.Unlock()
+	e.exp.Update([]Target{
+		{Tenant: "contoso", Ref: graph.OperationRef{Scope: graph.ScopeIndustryData, ID: importID}, Source: SourceConfig},
+		{Tenant: "contoso", Ref: pasted, Source: SourceConfig},
+	}, fetchers, settings)
+	e.expect(5*time.Second, good(1), opMetrics...)
+}
+
+// A role alert never refreshed is not asked for again before cache_ttl, and
+// a reload that keeps a discovery job does not make it list again at once.
+func TestDiscoverQuietAfterwards(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	tn.SetOperation("/beta/identityGovernance/roleManagementAlerts/alerts/DirectoryRole_1_NoMfaOnRole", map[string]any{"id": "DirectoryRole_1_NoMfaOnRole"})
+	job := Job{Scope: graph.ScopeRoleManagementAlerts}
+	e, _ := discoverEnv(t, tn, job)
+	refresh := graph.OperationRef{Scope: graph.ScopeRoleManagementAlerts, ID: "refresh:DirectoryRole_1_NoMfaOnRole"}.URLPath()
+	for i := 0; i < 3; i++ {
+		e.collect()
+		e.clock.Add(10 * time.Second)
+	}
+	if got := tn.RequestsFor(refresh); got != 1 {
+		t.Errorf("the never-refreshed alert was asked for %d times within cache_ttl, want 1", got)
+	}
+	list := "/beta/identityGovernance/roleManagementAlerts/alerts"
+	job.Tenant, job.Interval, job.Retention = "contoso", time.Hour, 24*time.Hour
+	e.exp.Discover([]Job{job}) // what a reload with the same job does
+	time.Sleep(200 * time.Millisecond)
+	if got := tn.RequestsFor(list); got != 1 {
+		t.Errorf("the alerts were listed %d times, want 1: a kept job waits for its interval", got)
+	}
+	if got := len(watched(e)); got != 1 {
+		t.Errorf("after the reload watching %d operations, want the 1 found before", got)
 	}
 }

@@ -139,6 +139,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-discovery-retention.yml":       `testdata/invalid-discovery-retention.yml:9: discovery[0] "industryData": retention: must be positive, got 0s`,
 		"invalid-discovery-label-reserved.yml":  `testdata/invalid-discovery-label-reserved.yml:9: discovery[0] "industryData": labels: "operation_id" is a label the exporter sets itself`,
 		"invalid-discovery-duplicate.yml":       `testdata/invalid-discovery-duplicate.yml:10: discovery[1] "roleManagementAlerts": scope: duplicate of discovery[0] (line 7)`,
+		"invalid-op-duplicate-series.yml":       `testdata/invalid-op-duplicate-series.yml:11: operations[1] "https://graph.microsoft.com/beta/external/industryData/operations/d194fa3e?aadgdc=x": url: same series as operations[0] (line 7): the same tenant, scope, id, name and labels`,
 		"invalid-op-duplicate.yml":              `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
 	}
 

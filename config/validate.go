@@ -96,6 +96,7 @@ func (v *validator) validate() error {
 	}
 	type seenOp struct{ index, line int }
 	seen := map[[2]string]seenOp{}
+	series := map[string]seenOp{}
 	for i := range v.cfg.Operations {
 		o := &v.cfg.Operations[i]
 		f := v.section(o)
@@ -112,6 +113,18 @@ func (v *validator) validate() error {
 				"duplicate of operations[%d] (line %d)", prev.index, prev.line)
 		}
 		seen[k] = seenOp{i, o.Line}
+		// Different requests (a query string, another path) that would
+		// make the same series: the scrape could not tell them apart.
+		id := seriesID(o)
+		if prev, ok := series[id]; ok {
+			key := "id"
+			if o.URL != "" {
+				key = "url"
+			}
+			return v.errorf(f.line(key, o.Line), operationWhere(i, o), key,
+				"same series as operations[%d] (line %d): the same tenant, scope, id, name and labels", prev.index, prev.line)
+		}
+		series[id] = seenOp{i, o.Line}
 	}
 	jobs := map[[3]string]int{}
 	for i := range v.cfg.Discovery {
@@ -128,6 +141,21 @@ func (v *validator) validate() error {
 		jobs[k] = i
 	}
 	return nil
+}
+
+// seriesID is what names an operation's series: tenant, scope, id, name
+// and static labels.
+func seriesID(o *Operation) string {
+	parts := []string{o.Tenant, o.Ref.Scope, o.Ref.ID, o.Name}
+	names := make([]string, 0, len(o.Labels))
+	for k := range o.Labels {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		parts = append(parts, k, o.Labels[k])
+	}
+	return strings.Join(parts, "\x00")
 }
 
 func discoveryWhere(i int, d *Discovery) string {
