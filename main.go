@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
-		fmt.Fprintf(stdout, "%s: OK: %d tenants, %d operations\n", *configFile, len(cfg.Tenants), len(cfg.Operations))
+		fmt.Fprintf(stdout, "%s: OK: %d tenants, %d operations, %d discovery jobs\n", *configFile, len(cfg.Tenants), len(cfg.Operations), len(cfg.Discovery))
 		return 0
 	}
 

@@ -327,7 +327,7 @@ func TestConfigCheck(t *testing.T) {
 	bad := writeFile(t, dir, "bad.yml", tenantConfig(tn, secret, "  - {tenant: fabrikam, scope: industryData, id: x}\n"), 0o644)
 
 	out, err := exec.Command(binary(t), "--config.check", "--config.file="+good).CombinedOutput()
-	if err != nil || string(out) != good+": OK: 1 tenants, 1 operations\n" {
+	if err != nil || string(out) != good+": OK: 1 tenants, 1 operations, 0 discovery jobs\n" {
 		t.Errorf("--config.check good: %v\n%s", err, out)
 	}
 	out, err = exec.Command(binary(t), "--config.check", "--config.file="+bad).CombinedOutput()

