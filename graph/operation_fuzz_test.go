@@ -18,40 +18,7 @@ import (
 // (/work/shared/seeds/longrunningoperation-get.md), as Graph sends them:
 // dashed timestamps, statusDetail null, fields absent, then the untidy
 // variations DESIGN.md promises to survive.
-var fuzzOperationSeeds = []string{
-	`{
-    "@odata.context": "https://graph.microsoft.com/beta/$metadata#identityGovernance/roleManagementAlerts/operations/$entity",
-    "id": "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_StaleSignInAlert",
-    "createdDateTime": "2023-06-09T22:50:41.5414467Z",
-    "lastActionDateTime": "2023-06-09T22:52:09.0296021Z",
-    "resourceLocation": "",
-    "status": "running",
-    "statusDetail": ""
-}`,
-	`{
-    "@odata.context": "https://graph.microsoft.com/beta/$metadata#identityGovernance/roleManagementAlerts/operations/$entity",
-    "id": "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_StaleSignInAlert",
-    "createdDateTime": "2023-06-09T22:50:41.5414467Z",
-    "lastActionDateTime": "2023-06-09T22:56:09.0296021Z",
-    "resourceLocation": "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/alerts/DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_StaleSignInAlert",
-    "status": "succeeded",
-    "statusDetail": ""
-}`,
-	`{
-  "status": "running",
-  "createdDateTime": "2020-03-19T12-01-03.45Z",
-  "lastActionDateTime": "2020-03-19T12-01-04.23Z",
-  "id": "2d497bb-57bd-47a6-8749-5ccd0869f2bd"
-}`,
-	`{
-  "@odata.type": "#microsoft.graph.longRunningOperation",
-  "createdDateTime": "2022-12-14T05:54:35.400029Z",
-  "id": "d194fa3e-18c9-47a1-0fb1-08dad8e7a876",
-  "lastActionDateTime": "2022-12-14T05:54:43.8410226Z",
-  "resourceLocation": "https://graph.microsoft.com/beta/industryData/dataConnectors/022da4a0-c239-4b07-abed-08dad8e7a07a",
-  "status": "succeeded",
-  "statusDetail": null
-}`,
+var fuzzOperationSeeds = append(append([]string{}, graph.SeedExamples...),
 	`{"id":"copy,1","status":"inProgress","percentageComplete":42.5,"type":"contentTypeCopy","resourceId":"r","error":{"code":"c","message":"m"}}`,
 	`{"status":"failed","createdDateTime":"yesterday","lastActionDateTime":null,"statusDetail":"Password does not meet complexity requirements"}`,
 	`{"status":"notStarted","createdDateTime":"0001-01-01T00:00:00Z","lastActionDateTime":"","resourceLocation":null}`,
@@ -67,7 +34,7 @@ var fuzzOperationSeeds = []string{
 	`{"status":"running"`,
 	`{"status":"running","status":null}`,
 	"\t {\"status\":\"running\"} \n",
-}
+)
 
 // wireFields are the members of a longRunningOperation the decoder reads.
 var wireFields = []string{"id", "createdDateTime", "lastActionDateTime", "resourceLocation", "status",

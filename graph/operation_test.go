@@ -44,6 +44,10 @@ const (
 }`
 )
 
+// SeedExamples are the four answers of Microsoft's page, for the fuzz
+// targets of package graph_test too.
+var SeedExamples = []string{seedRunning, seedSucceeded, seedPasswordReset, seedIndustryData}
+
 func mustTime(t *testing.T, s string) time.Time {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339Nano, s)
