@@ -875,15 +875,6 @@ receivers:
 		})
 	})
 
-	post := func(path string) (int, string) {
-		resp, err := http.Post(x.url+path, "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	count := func(q string) (int, error) {
 		res, err := api.query(q)
 		return len(res), err
@@ -900,7 +891,7 @@ receivers:
 
 	t.Run("reload changes the watched operations", func(t *testing.T) {
 		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, reloaded, ""), 0o644)
-		if code, body := post("/-/reload"); code != http.StatusOK {
+		if code, body := x.post(t, "/-/reload"); code != http.StatusOK {
 			t.Fatalf("POST /-/reload: %d %s", code, body)
 		}
 		eventually(t, "the reload seen through Prometheus", 20*time.Second, func() (bool, string) {
@@ -921,7 +912,7 @@ receivers:
 
 	t.Run("bad reload keeps the old operations", func(t *testing.T) {
 		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, ops[:1], "unknown_key: 1\n"), 0o644)
-		code, body := post("/-/reload")
+		code, body := x.post(t, "/-/reload")
 		if code != http.StatusInternalServerError || !strings.Contains(body, "unknown_key") {
 			t.Fatalf("POST /-/reload with a bad config: %d %q; want 500 naming unknown_key", code, body)
 		}

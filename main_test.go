@@ -69,51 +69,54 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 }
 func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
-var listening = regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)`)
+// listening finds the listen address in either log format.
+var listening = regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)|"address":"(127\.0\.0\.1:\d+)"[^\n]*"msg":"Listening on"`)
 
 // exporter is the built binary, running.
 type exporter struct {
 	url    string
 	stderr *lockedBuffer
 	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
+	err    error         // cmd.Wait's; read after done
 }
 
 // start runs the binary on 127.0.0.1 port 0 and waits until it listens.
+// Cleanup interrupts it if it is still running.
 func start(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
 	args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
-	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	stderr := &lockedBuffer{}
-	cmd.Stderr, cmd.Stdout = stderr, stderr
-	if err := cmd.Start(); err != nil {
+	x := &exporter{stderr: &lockedBuffer{}, done: make(chan struct{})}
+	x.cmd = exec.Command(binary(t), args...)
+	x.cmd.Env = append(os.Environ(), env...)
+	x.cmd.Stderr, x.cmd.Stdout = x.stderr, x.stderr
+	if err := x.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	go func() { x.err = x.cmd.Wait(); close(x.done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
+		_ = x.cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		case <-x.done:
+		case <-time.After(10 * time.Second):
+			_ = x.cmd.Process.Kill()
+			<-x.done
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
-			return &exporter{url: "http://" + m[1], stderr: stderr, cmd: cmd}
+		if m := listening.FindStringSubmatch(x.stderr.String()); m != nil {
+			x.url = "http://" + m[1] + m[2]
+			return x
 		}
 		select {
-		case <-done:
-			t.Fatalf("exporter exited:\n%s", stderr.String())
-		default:
+		case <-x.done:
+			t.Fatalf("exporter exited (%v):\n%s", x.err, x.stderr.String())
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("exporter did not start listening:\n%s", stderr.String())
+			t.Fatalf("exporter did not start listening:\n%s", x.stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

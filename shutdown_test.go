@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,67 +15,9 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
-// proc is the built binary, running, with its exit status kept: start()
-// waits for it too, but keeps no exit code.
-type proc struct {
-	url    string
-	stderr *lockedBuffer
-	cmd    *exec.Cmd
-	done   chan struct{} // closed when the process has exited
-	err    error         // cmd.Wait's; read after done
-}
-
-// listeningAny finds the listen address in either log format.
-var listeningAny = regexp.MustCompile(`msg="Listening on" address=(127\.0\.0\.1:\d+)|"address":"(127\.0\.0\.1:\d+)"[^\n]*"msg":"Listening on"`)
-
-// launch runs the binary on 127.0.0.1 port 0 and waits until it listens.
-// Cleanup interrupts it if it is still running.
-func launch(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
-	p := &proc{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary(t), args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m := listeningAny.FindStringSubmatch(p.stderr.String()); m != nil {
-			p.url = "http://" + m[1] + m[2]
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("exporter exited (%v):\n%s", p.err, p.stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter did not start listening:\n%s", p.stderr.String())
-		}
-	}
-}
-
-// get is exporter.get for a proc.
-func (p *proc) get(t *testing.T, path string, hdr ...string) (int, string) {
-	t.Helper()
-	return (&exporter{url: p.url, stderr: p.stderr, cmd: p.cmd}).get(t, path, hdr...)
-}
-
 // wait waits up to d for the process to exit and returns its exit code,
 // or fails the test.
-func (p *proc) wait(t *testing.T, d time.Duration) int {
+func (p *exporter) wait(t *testing.T, d time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -157,7 +96,7 @@ func TestGracefulShutdownOnSIGTERM(t *testing.T) {
 			dir := t.TempDir()
 			secret := writeFile(t, dir, "secret", tn.ClientSecret, 0o600)
 			cfg := writeFile(t, dir, "msgraph_lro.yml", tenantConfig(tn, secret, "  - {tenant: contoso, scope: industryData, id: "+ref.ID+"}\n"), 0o600)
-			p := launch(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
+			p := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
 
 			tn.SetLatency(tc.latency)
 			begun := time.Now()
@@ -223,7 +162,7 @@ func TestShutdownIdle(t *testing.T) {
 	cfg := writeFile(t, dir, "msgraph_lro.yml", tenantConfig(tn, secret, "  - {tenant: contoso, scope: industryData, id: x}\n"), 0o600)
 	var wg sync.WaitGroup
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
-		p := launch(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
+		p := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
