@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -78,7 +77,6 @@ type state struct {
 	fetchers  map[string]Fetcher
 	settings  Settings
 	d         descs
-	probe     descs // for /probe: the fixed operation labels only
 	counts    []opCount
 	overLimit int // operations not watched because of MaxOperations
 	jobs      []*job
@@ -130,19 +128,48 @@ func New(logger log.Logger, now func() time.Time) *Exporter {
 // Update replaces the configured operations. Cached answers of operations
 // still watched are kept; the others are dropped.
 func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Settings) {
-	if s.CacheTTL <= 0 {
-		s.CacheTTL = 30 * time.Second
-	}
-	if s.TerminalCacheTTL <= 0 {
-		s.TerminalCacheTTL = time.Hour
-	}
-	if s.FetchTimeout <= 0 {
-		s.FetchTimeout = 30 * time.Second
+	e.configure(&configured{targets, fetchers, s}, nil)
+}
+
+// configured is what a config says apart from its discovery jobs.
+type configured struct {
+	targets  []Target
+	fetchers map[string]Fetcher
+	settings Settings
+}
+
+// configure replaces the configured operations (c not nil) and the
+// discovery jobs (jobs not nil), with one rebuild of the state for both.
+func (e *Exporter) configure(c *configured, jobs *[]Job) {
+	if jobs != nil {
+		e.jobsMu.Lock()
+		defer e.jobsMu.Unlock()
+		// Stopped without e.mu held: a job finishing its listing takes e.mu.
+		e.stopJobs()
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.base, e.fetchers, e.settings = targets, fetchers, s
+	if c != nil {
+		s := c.settings
+		if s.CacheTTL <= 0 {
+			s.CacheTTL = 30 * time.Second
+		}
+		if s.TerminalCacheTTL <= 0 {
+			s.TerminalCacheTTL = time.Hour
+		}
+		if s.FetchTimeout <= 0 {
+			s.FetchTimeout = 30 * time.Second
+		}
+		e.base, e.fetchers, e.settings = c.targets, c.fetchers, s
+	}
+	if jobs != nil {
+		e.jobs = keepFindings(e.jobs, *jobs)
+	}
 	e.rebuild()
+	running := e.jobs
+	e.mu.Unlock()
+	if jobs != nil {
+		e.startJobs(running)
+	}
 }
 
 // rebuild makes the state from the configured operations and what the
@@ -165,7 +192,7 @@ func (e *Exporter) rebuild() {
 	sort.Strings(static)
 
 	s := e.settings
-	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), probe: newDescs(nil), jobs: e.jobs}
+	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), jobs: e.jobs}
 	keep := make(map[string]bool, len(targets))
 	pool := pairPool{}
 	counts := map[[2]string]int{}
@@ -175,11 +202,6 @@ func (e *Exporter) rebuild() {
 		if keep[tt.key] {
 			continue // a configured operation wins over a discovered duplicate
 		}
-		if s.MaxOperations > 0 && len(st.targets) >= s.MaxOperations {
-			st.overLimit++
-			continue
-		}
-		keep[tt.key] = true
 		values := append([]string{t.Tenant, t.Ref.Scope, t.Ref.ID, t.Name}, make([]string, len(static))...)
 		for i, k := range static {
 			values[4+i] = t.Labels[k]
@@ -187,11 +209,15 @@ func (e *Exporter) rebuild() {
 		// Two requests for what would be one series (a pasted URL with a
 		// query string and the same operation found by discovery, say):
 		// the first wins, or the scrape would fail on a duplicate series.
-		if id := strings.Join(values, "\x00"); series[id] {
+		id := strings.Join(values, "\x00")
+		if series[id] {
 			continue
-		} else {
-			series[id] = true
 		}
+		if s.MaxOperations > 0 && len(st.targets) >= s.MaxOperations {
+			st.overLimit++
+			continue
+		}
+		keep[tt.key], series[id] = true, true
 		tt.labels = newLabelSet(pool, st.d.labelNames, values)
 		tt.Labels = nil // in tt.labels now; a map per operation adds up
 		st.targets = append(st.targets, tt)
@@ -210,7 +236,13 @@ func (e *Exporter) rebuild() {
 	})
 	st.knownKeys = keep
 	e.st.Store(st)
-	e.cache.retain(keep, e.now().Add(-2*s.TerminalCacheTTL))
+	e.prune(st)
+}
+
+// prune drops the cache entries of operations not watched in st and not
+// asked for (by /probe) for twice the terminal TTL.
+func (e *Exporter) prune(st *state) {
+	e.cache.retain(st.knownKeys, e.now().Add(-2*st.settings.TerminalCacheTTL))
 }
 
 // targetKey identifies an operation across configs, discovery and /probe.
@@ -432,14 +464,4 @@ func boolFloat(b bool) float64 {
 // shows as ….45 and not ….4499998.
 func unixSeconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
 
-// clip cuts s to MaxLabelValueLength bytes on a rune boundary, marking the cut.
-func clip(s string) string {
-	if len(s) <= MaxLabelValueLength {
-		return s
-	}
-	cut := MaxLabelValueLength - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func clip(s string) string { return graph.Truncate(s, MaxLabelValueLength) }

@@ -59,29 +59,30 @@ func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
 // Discover replaces the running discovery jobs. A job that stays (same
 // tenant, scope and site) keeps what it found until its next listing, so a
 // config reload does not make discovered operations blink out.
-func (e *Exporter) Discover(jobs []Job) {
-	e.jobsMu.Lock()
-	defer e.jobsMu.Unlock()
-	// Stopped without e.mu held: a job finishing its listing takes e.mu.
-	e.stopJobs()
-	e.mu.Lock()
-	old := map[[3]string]*job{}
-	for _, j := range e.jobs {
-		old[j.id()] = j
+func (e *Exporter) Discover(jobs []Job) { e.configure(nil, &jobs) }
+
+// keepFindings makes the jobs to run, each carrying over what the job of
+// the same tenant, scope and site found before.
+func keepFindings(old []*job, jobs []Job) []*job {
+	prev := make(map[[3]string]*job, len(old))
+	for _, j := range old {
+		prev[j.id()] = j
 	}
-	e.jobs = nil
+	out := make([]*job, 0, len(jobs))
 	for _, jb := range jobs {
 		j := &job{Job: jb}
-		if o := old[jb.id()]; o != nil {
+		if o := prev[jb.id()]; o != nil {
 			o.mu.Lock()
 			j.found, j.lastSuccess, j.errors = o.found, o.lastSuccess, o.errors
 			o.mu.Unlock()
 		}
-		e.jobs = append(e.jobs, j)
+		out = append(out, j)
 	}
-	e.rebuild()
-	running := e.jobs
-	e.mu.Unlock()
+	return out
+}
+
+// startJobs runs the jobs until the next stopJobs. Called with jobsMu held.
+func (e *Exporter) startJobs(running []*job) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, j := range running {

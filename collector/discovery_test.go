@@ -212,11 +212,16 @@ func TestDuplicateSeriesWatchedOnce(t *testing.T) {
 	e.exp.mu.Lock()
 	fetchers, settings := e.exp.fetchers, e.exp.settings
 	e.exp.mu.Unlock()
+	settings.MaxOperations = 1 // a duplicate is no operation over the cap
 	e.exp.Update([]Target{
 		{Tenant: "contoso", Ref: graph.OperationRef{Scope: graph.ScopeIndustryData, ID: importID}, Source: SourceConfig},
 		{Tenant: "contoso", Ref: pasted, Source: SourceConfig},
 	}, fetchers, settings)
-	e.expect(5*time.Second, good(1), opMetrics...)
+	e.expect(5*time.Second, good(1)+`
+# HELP msgraph_lro_operations_over_limit Operations configured or discovered but not watched because global.max_operations was reached.
+# TYPE msgraph_lro_operations_over_limit gauge
+msgraph_lro_operations_over_limit 0
+`, append(opMetrics, "msgraph_lro_operations_over_limit")...)
 }
 
 // A role alert never refreshed is not asked for again before cache_ttl, and

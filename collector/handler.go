@@ -43,17 +43,28 @@ func ScrapeTimeout(r *http.Request) time.Duration {
 func (e *Exporter) Handler(static prometheus.Gatherer, logger log.Logger) http.Handler {
 	errLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), ScrapeDeadline(ScrapeTimeout(r)))
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(e.Collector(ctx))
-		// The operations first: collecting them is what moves the Graph and
-		// token counters in static, which must show this scrape's requests.
-		promhttp.HandlerFor(prometheus.Gatherers{reg, static}, promhttp.HandlerOpts{
-			ErrorLog:      errLog,
-			ErrorHandling: promhttp.ContinueOnError,
-		}).ServeHTTP(w, r)
+		serveScrape(w, r, errLog, e.Collector, static)
 	})
+}
+
+// serveScrape answers one scrape: the collector, bound to the scrape's
+// deadline, in a registry of its own, then whatever static holds.
+func serveScrape(w http.ResponseWriter, r *http.Request, errLog promhttp.Logger,
+	collector func(context.Context) prometheus.Collector, static prometheus.Gatherer) {
+	ctx, cancel := context.WithTimeout(r.Context(), ScrapeDeadline(ScrapeTimeout(r)))
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector(ctx))
+	// The collector first: collecting it is what moves the Graph and token
+	// counters in static, which must show this scrape's requests.
+	gatherers := prometheus.Gatherers{reg}
+	if static != nil {
+		gatherers = append(gatherers, static)
+	}
+	promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+		ErrorLog:      errLog,
+		ErrorHandling: promhttp.ContinueOnError,
+	}).ServeHTTP(w, r)
 }
 
 type promhttpLogger struct{ l log.Logger }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
@@ -18,10 +17,11 @@ import (
 // probeParams are the parameters /probe takes; any other is refused.
 var probeParams = []string{"tenant", "scope", "id", "user", "site"}
 
-// maxProbeValue bounds a /probe parameter: Graph ids are far shorter.
-const maxProbeValue = 512
-
 var (
+	// probeDescs are the descriptions of a probed operation's series: the
+	// fixed labels only, whatever the config's static labels are.
+	probeDescs = newDescs(nil)
+
 	probeSuccess = prometheus.NewDesc("msgraph_lro_probe_success",
 		"1 if Graph answered for the probed operation (or a cached answer is still fresh), else 0.", nil, nil)
 	probeDuration = prometheus.NewDesc("msgraph_lro_probe_duration_seconds",
@@ -66,17 +66,10 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 			return Target{}, fmt.Errorf("missing parameter %s, which scope %s needs", p.name, scope)
 		case p.value != "" && scope != p.scope:
 			return Target{}, fmt.Errorf("parameter %s is only for scope %s", p.name, p.scope)
-		case p.value == "":
-		case len(p.value) > maxProbeValue:
-			return Target{}, fmt.Errorf("parameter %s is longer than %d bytes", p.name, maxProbeValue)
-		case strings.Contains(p.value, "://"):
-			return Target{}, fmt.Errorf("parameter %s is a URL; /probe takes operation ids, not URLs", p.name)
-		case strings.Contains(p.value, "/") || strings.Contains(p.value, `\`):
-			return Target{}, fmt.Errorf("parameter %s contains a slash", p.name)
-		case p.value == "." || p.value == "..":
-			return Target{}, fmt.Errorf("parameter %s is %q", p.name, p.value)
-		case strings.ContainsFunc(p.value, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			return Target{}, fmt.Errorf("parameter %s contains a control character", p.name)
+		case p.value != "":
+			if err := graph.CheckSegment(p.value); err != nil {
+				return Target{}, fmt.Errorf("parameter %s %w", p.name, err)
+			}
 		}
 	}
 	return Target{Tenant: tenant, Ref: graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}, Source: SourceProbe}, nil
@@ -107,11 +100,9 @@ func (e *Exporter) ProbeHandler(logger log.Logger) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), ScrapeDeadline(ScrapeTimeout(r)))
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(&probe{e: e, st: st, t: t, ctx: ctx})
-		promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog, ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+		serveScrape(w, r, errLog, func(ctx context.Context) prometheus.Collector {
+			return &probe{e: e, st: st, t: t, ctx: ctx}
+		}, nil)
 	})
 }
 
@@ -128,9 +119,9 @@ func (p *probe) Describe(chan<- *prometheus.Desc) {}
 func (p *probe) Collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
 	tt := target{Target: p.t, key: targetKey(p.t.Tenant, p.t.Ref)}
-	tt.labels = newLabelSet(pairPool{}, p.st.probe.labelNames, []string{p.t.Tenant, p.t.Ref.Scope, p.t.Ref.ID, ""})
+	tt.labels = newLabelSet(pairPool{}, probeDescs.labelNames, []string{p.t.Tenant, p.t.Ref.Scope, p.t.Ref.ID, ""})
 	res := p.e.fetch(p.ctx, p.st, []target{tt})
-	p.e.emit(ch, &p.st.probe, &tt, &res[0], p.e.now())
+	p.e.emit(ch, &probeDescs, &tt, &res[0], p.e.now())
 	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, boolFloat(res[0].up))
 	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
 	p.e.sweepProbes()
@@ -145,6 +136,5 @@ func (e *Exporter) sweepProbes() {
 	if now.UnixNano()-last < int64(time.Minute) || !e.lastSweep.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	st := e.st.Load()
-	e.cache.retain(st.knownKeys, now.Add(-2*st.settings.TerminalCacheTTL))
+	e.prune(e.st.Load())
 }

@@ -108,6 +108,6 @@ func (e *Exporter) Apply(cfg *config.Config, clients map[string]*graph.Client) {
 	}
 	e.tenantIDs = ids
 	e.mu.Unlock()
-	e.Update(TargetsFromConfig(cfg), fetchers, SettingsFromConfig(cfg))
-	e.Discover(JobsFromConfig(cfg))
+	jobs := JobsFromConfig(cfg)
+	e.configure(&configured{TargetsFromConfig(cfg), fetchers, SettingsFromConfig(cfg)}, &jobs)
 }

@@ -119,7 +119,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-op-scope-unknown.yml":          `testdata/invalid-op-scope-unknown.yml:8: operations[0] "refresh:X": scope: "roleManagementAlert" is not one of roleManagementAlerts, authenticationMethods, industryData, sites, custom`,
 		"invalid-op-scope-custom.yml":           `testdata/invalid-op-scope-custom.yml:8: operations[0] "8c2b5a9e": scope: custom requires url`,
 		"invalid-op-id-missing.yml":             `testdata/invalid-op-id-missing.yml:7: operations[0]: id: is required without url`,
-		"invalid-op-id-slash.yml":               `testdata/invalid-op-id-slash.yml:9: operations[0] "8c2b/5a9e": id: must not contain "/"`,
+		"invalid-op-id-slash.yml":               `testdata/invalid-op-id-slash.yml:9: operations[0] "8c2b/5a9e": id: must not contain "/" or "\"`,
 		"invalid-op-id-dotdot.yml":              `testdata/invalid-op-id-dotdot.yml:9: operations[0] "..": id: must not be "." or ".."`,
 		"invalid-op-user-missing.yml":           `testdata/invalid-op-user-missing.yml:7: operations[0] "9f1c": user: is required with scope authenticationMethods`,
 		"invalid-op-user-unexpected.yml":        `testdata/invalid-op-user-unexpected.yml:10: operations[0] "8c2b5a9e": user: is only valid with scope authenticationMethods`,

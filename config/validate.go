@@ -185,7 +185,7 @@ func (v *validator) discovery(i int, d *Discovery, f fields) error {
 	case d.Scope != graph.ScopeSites && d.Site != "":
 		return fail("site", "is only valid with scope sites")
 	case d.Site != "":
-		if err := checkSegment(d.Site); err != nil {
+		if err := graph.CheckSegment(d.Site); err != nil {
 			return fail("site", "%s", err)
 		}
 	}
@@ -584,7 +584,7 @@ func (v *validator) operation(i int, o *Operation, f fields) error {
 		if o.ID == "" {
 			return fail("id", "is required without url")
 		}
-		if err := checkSegment(o.ID); err != nil {
+		if err := graph.CheckSegment(o.ID); err != nil {
 			return fail("id", "%s", err)
 		}
 		for _, s := range []struct{ key, val, scope string }{
@@ -597,7 +597,7 @@ func (v *validator) operation(i int, o *Operation, f fields) error {
 			case o.Scope != s.scope && s.val != "":
 				return fail(s.key, "is only valid with scope %s", s.scope)
 			case s.val != "":
-				if err := checkSegment(s.val); err != nil {
+				if err := graph.CheckSegment(s.val); err != nil {
 					return fail(s.key, "%s", err)
 				}
 			}
@@ -625,17 +625,6 @@ func (v *validator) labels(labels map[string]string, f fields, line0 int, where 
 		case reservedLabels[k]:
 			return v.errorf(line, where, "labels", "%q is a label the exporter sets itself", k)
 		}
-	}
-	return nil
-}
-
-// checkSegment checks a value that becomes one segment of a request path.
-func checkSegment(s string) error {
-	switch {
-	case strings.Contains(s, "/"):
-		return errors.New(`must not contain "/"`)
-	case s == "." || s == "..":
-		return errors.New(`must not be "." or ".."`)
 	}
 	return nil
 }

@@ -157,25 +157,23 @@ var errBatchRefused = errors.New("batch refused")
 // answers worth another try (429, 424, 5xx), with the wait each asked for.
 func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, each func(int, *Operation, error)) (failed []failure) {
 	version := refs[idx[0]].Version()
-	items := make([]batchItem, len(idx))
-	for k, i := range idx {
+	// sent maps each request id to its operation: an answer is read only
+	// for an id we sent, spelt as we sent it ("01" is not "1").
+	var kept []batchItem
+	sent := make(map[string]int, len(idx))
+	for _, i := range idx {
 		u, err := c.OperationURL(refs[i])
 		if err != nil {
 			each(i, nil, err)
-			items[k] = batchItem{}
 			continue
 		}
 		inner := strings.TrimPrefix(u.EscapedPath(), "/"+version)
 		if u.RawQuery != "" {
 			inner += "?" + u.RawQuery
 		}
-		items[k] = batchItem{ID: strconv.Itoa(k + 1), Method: http.MethodGet, URL: inner}
-	}
-	kept := items[:0:0]
-	for _, it := range items {
-		if it.ID != "" {
-			kept = append(kept, it)
-		}
+		id := strconv.Itoa(len(kept) + 1)
+		kept = append(kept, batchItem{ID: id, Method: http.MethodGet, URL: inner})
+		sent[id] = i
 	}
 	if len(kept) == 0 {
 		return nil
@@ -187,7 +185,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	switch {
 	case err != nil:
 		for _, it := range kept {
-			each(idx[itemIndex(it.ID)], nil, err)
+			each(sent[it.ID], nil, err)
 		}
 		return nil
 	case a.status == http.StatusOK:
@@ -199,7 +197,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	default: // 401, 403, a 429 for the whole batch: the same answer for each
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
 		for _, it := range kept {
-			each(idx[itemIndex(it.ID)], nil, gerr)
+			each(sent[it.ID], nil, gerr)
 		}
 		return nil
 	}
@@ -207,7 +205,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		level.Warn(c.logger).Log("msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
 		var wg sync.WaitGroup
 		for _, it := range kept {
-			i := idx[itemIndex(it.ID)]
+			i := sent[it.ID]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -221,14 +219,12 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 
 	answered := make(map[string]bool, len(kept))
 	for _, r := range ans.Responses {
-		// Only the ids we sent, spelt as we sent them ("01" is not "1"),
-		// and each once: an answer must never reach an operation twice.
-		k := itemIndex(r.ID)
-		if k < 0 || k >= len(idx) || items[k].ID != r.ID || answered[r.ID] {
+		// Each answer once: it must never reach an operation twice.
+		i, ours := sent[r.ID]
+		if !ours || answered[r.ID] {
 			continue // not ours: ignore rather than trust
 		}
 		answered[r.ID] = true
-		i := idx[k]
 		c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
 		b := innerBody(r.Body)
 		if r.Status == http.StatusOK {
@@ -253,19 +249,10 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 	for _, it := range kept {
 		if !answered[it.ID] {
-			each(idx[itemIndex(it.ID)], nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
+			each(sent[it.ID], nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
 		}
 	}
 	return failed
-}
-
-// itemIndex is the position in the batch of the request with that id.
-func itemIndex(id string) int {
-	n, err := strconv.Atoi(id)
-	if err != nil {
-		return -1
-	}
-	return n - 1
 }
 
 // innerBody is an inner answer's body as bytes: Graph sends JSON as it is

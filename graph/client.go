@@ -70,18 +70,6 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if n < 1 {
 		n = 1
 	}
-	var hc http.Client
-	if o.HTTPClient != nil {
-		hc = *o.HTTPClient
-	} else {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = n
-		hc.Transport = tr
-	}
-	// Graph has no reason to redirect an operation read. Not following
-	// redirects at all is the simplest guarantee that the bearer token
-	// never travels to a host a 3xx names.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	logger := o.Logger
 	if logger == nil {
 		logger = log.NewNopLogger()
@@ -99,7 +87,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		tenant:   o.Tenant,
 		endpoint: ep,
 		tokens:   o.Tokens,
-		hc:       &hc,
+		hc:       noRedirects(o.HTTPClient, n),
 		sem:      make(chan struct{}, n),
 		timeout:  timeout,
 		metrics:  m,
@@ -107,6 +95,25 @@ func NewClient(o ClientOptions) (*Client, error) {
 		ua:       "msgraph_lro_exporter/" + version.Version,
 		batch:    o.Batch,
 	}, nil
+}
+
+// noRedirects is a copy of hc (or, when hc is nil, of the default client,
+// keeping idle connections for as many requests as run at once) that
+// follows no redirect.
+// Neither Graph nor the identity platform has reason to redirect us; not
+// following at all is the simplest guarantee that neither the bearer token
+// nor a client secret travels to a host a 3xx names.
+func noRedirects(hc *http.Client, idle int) *http.Client {
+	var c http.Client
+	if hc != nil {
+		c = *hc
+	} else {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = idle
+		c.Transport = tr
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
 }
 
 // MayCarryToken is the one place that decides whether a request may carry

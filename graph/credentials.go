@@ -78,17 +78,10 @@ const renewEvery = time.Minute
 
 // NewTokenSource builds the MSAL client for one tenant. It contacts nothing.
 func NewTokenSource(o CredentialOptions) (TokenSource, error) {
-	var hc http.Client
-	if o.HTTPClient != nil {
-		hc = *o.HTTPClient
-	} else {
-		hc.Transport = http.DefaultTransport.(*http.Transport).Clone()
-	}
 	// The client secret or assertion is in the body of the token request,
 	// which Go's client sends again to wherever a 307 or 308 points, and a
-	// 302 would have MSAL take a token from that host. The identity
-	// platform has no reason to redirect: follow nothing.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// 302 would have MSAL take a token from that host.
+	hc := noRedirects(o.HTTPClient, 2)
 	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics}
 	scope := strings.TrimSuffix(o.GraphEndpoint, "/") + "/.default"
 
@@ -97,7 +90,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		if o.ManagedIdentityClientID != "" {
 			id = managedidentity.UserAssignedClientID(o.ManagedIdentityClientID)
 		}
-		mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(&hc))
+		mi, err := managedidentity.New(id, managedidentity.WithHTTPClient(hc))
 		if err != nil {
 			return nil, fmt.Errorf("managed identity: %w", err)
 		}
@@ -148,7 +141,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 	}
 
 	authority := strings.TrimSuffix(o.AuthorityHost, "/") + "/" + o.TenantID
-	opts := []confidential.Option{confidential.WithHTTPClient(&hc)}
+	opts := []confidential.Option{confidential.WithHTTPClient(hc)}
 	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(o.AuthorityHost, "/"))] {
 		opts = append(opts, confidential.WithInstanceDiscovery(false))
 	}
@@ -239,7 +232,7 @@ func firstLine(s string) string {
 			if k := strings.IndexAny(d, "\"\r\n"); k >= 0 {
 				d = d[:k]
 			}
-			return s[:i] + ": " + truncate(d, 300)
+			return s[:i] + ": " + Truncate(d, 300)
 		}
 		return s[:i]
 	}

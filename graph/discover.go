@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/go-kit/log/level"
 )
@@ -112,19 +111,14 @@ func discovered(scope, site string, raw json.RawMessage) (Discovered, bool) {
 		var alert struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(raw, &alert) != nil || !usableID(alert.ID) {
+		if json.Unmarshal(raw, &alert) != nil || CheckSegment(alert.ID) != nil {
 			return Discovered{}, false
 		}
 		return Discovered{Ref: OperationRef{Scope: scope, ID: "refresh:" + alert.ID}}, true
 	}
 	op, err := DecodeOperation(raw)
-	if err != nil || !usableID(op.ID) {
+	if err != nil || CheckSegment(op.ID) != nil {
 		return Discovered{}, false
 	}
 	return Discovered{Ref: OperationRef{Scope: scope, ID: op.ID, Site: site}, Op: op}, true
-}
-
-// usableID rejects ids that could not name one path segment.
-func usableID(id string) bool {
-	return id != "" && id != "." && id != ".." && len(id) <= 512 && !strings.Contains(id, "/")
 }

@@ -31,7 +31,7 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, ": %s", e.Code)
 	}
 	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", truncate(e.Message, 200))
+		fmt.Fprintf(&b, ": %s", Truncate(e.Message, 200))
 	}
 	if e.HasRetryAfter {
 		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)

@@ -150,7 +150,7 @@ func ParseTimestamp(s string) (time.Time, error) {
 		// No zone: Graph's DateTimeOffset is always UTC.
 		t, err = time.Parse("2006-01-02T15:04:05.999999999", s)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("unreadable timestamp %q", truncate(s, 64))
+			return time.Time{}, fmt.Errorf("unreadable timestamp %q", Truncate(s, 64))
 		}
 	}
 	// Checked in UTC: 0002-01-01T00:00:00+14:00 is still year 1 there.
@@ -160,13 +160,15 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return t, nil
 }
 
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
+// Truncate cuts s to at most n bytes, on a rune boundary, ending a cut
+// with "…": Graph's free text in a label or a log line.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	cut := max(0, n-len("…"))
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
 	}
-	return s[:n] + "…"
+	return s[:cut] + "…"
 }

@@ -63,6 +63,32 @@ func CloudNames() []string {
 	return names
 }
 
+// MaxSegment bounds an operation id, user or site: Graph's are far shorter.
+const MaxSegment = 512
+
+// CheckSegment says why s cannot name an operation, user or site (one
+// segment of a request path), or returns nil. URLPath escapes whatever it
+// must, so this is not what keeps requests on their path; it is the one
+// rule of what makes sense to ask Graph for, shared by the config, /probe
+// and discovery.
+func CheckSegment(s string) error {
+	switch {
+	case s == "":
+		return errors.New("must not be empty")
+	case len(s) > MaxSegment:
+		return fmt.Errorf("must not be longer than %d bytes", MaxSegment)
+	case s == "." || s == "..":
+		return errors.New(`must not be "." or ".."`)
+	case strings.Contains(s, "://"):
+		return errors.New("must be an id, not a URL")
+	case strings.ContainsAny(s, `/\`):
+		return errors.New(`must not contain "/" or "\"`)
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("must not contain a control character")
+	}
+	return nil
+}
+
 // OperationRef says which operation to fetch, relative to a tenant's Graph
 // endpoint. Either Scope with its identifying fields is set, or Path (from a
 // pasted URL), which then wins over what the fields would build.

@@ -1,6 +1,9 @@
 package graph
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestOperationRefURLPath(t *testing.T) {
 	for _, tc := range []struct {
@@ -86,6 +89,32 @@ func TestPastedURLKeyMatchesFields(t *testing.T) {
 		}
 		if ref.Key() != fields.Key() {
 			t.Errorf("%s: Key %q, want %q", raw, ref.Key(), fields.Key())
+		}
+	}
+}
+
+func TestCheckSegment(t *testing.T) {
+	for in, want := range map[string]string{
+		"refresh:DirectoryRole_1_StaleSignInAlert": "",
+		"contoso.sharepoint.com,g1,g2":             "",
+		"alice@contoso.com":                        "",
+		"a..b":                                     "",
+		"":                                         "must not be empty",
+		".":                                        `must not be "." or ".."`,
+		"..":                                       `must not be "." or ".."`,
+		"a/b":                                      `must not contain "/" or "\"`,
+		`a\b`:                                      `must not contain "/" or "\"`,
+		"https://evil.example/x":                   "must be an id, not a URL",
+		"a\nb":                                     "must not contain a control character",
+		strings.Repeat("x", MaxSegment):            "",
+		strings.Repeat("x", MaxSegment+1):          "must not be longer than 512 bytes",
+	} {
+		got := ""
+		if err := CheckSegment(in); err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("CheckSegment(%.20q) = %q, want %q", in, got, want)
 		}
 	}
 }
