@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 
@@ -38,6 +39,7 @@ type demoOp struct {
 // demo is a simulated tenant in this process and the config that watches it.
 type demo struct {
 	tenant *graphtest.Tenant
+	signIn *graph.MemoryTokenCache // the demo reader's delegated sign-in
 	dir    string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -55,6 +57,10 @@ func startDemo(logger log.Logger) (*demo, error) {
 		return nil, err
 	}
 	d := &demo{tenant: t, start: time.Now()}
+	if d.signIn, err = demoSignIn(t); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("signing the demo's reader account in: %w", err)
+	}
 	d.dir, err = os.MkdirTemp("", "msgraph-lro-demo-")
 	if err != nil {
 		t.Close()
@@ -190,13 +196,37 @@ func (d *demo) step(now time.Time) {
 func (d *demo) Config() (*config.Config, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global:\n  cache_ttl: 10s\n  terminal_cache_ttl: 1m\n")
-	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
+	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    delegated: {}\n    authority_host: %s\n    graph_endpoint: %s\n",
 		d.tenant.TenantID, d.tenant.ClientID, filepath.Join(d.dir, "secret"), d.tenant.AuthorityHost, d.tenant.GraphEndpoint)
 	b.WriteString("operations:\n")
 	for _, o := range d.ops {
 		b.WriteString("  - " + strings.Replace(o.cfg, "{", "{tenant: demo, ", 1) + "\n")
 	}
-	return config.Parse("demo", []byte(b.String()))
+	// The password resets are read with the demo reader's sign-in, kept in
+	// memory, as a real tenant's would be from its token cache file.
+	return config.ParseWithSignIns("demo", []byte(b.String()), map[string]cache.ExportReplace{"demo": d.signIn})
+}
+
+// demoReader is the account the demo signs in with: a dedicated reader
+// with the least-privileged role that reads other users' password resets.
+const demoReader = "lro-reader@contoso.com"
+
+// demoSignIn signs the demo's reader in by device code, as `login
+// --device-code` does, with this function playing the person who enters
+// the code.
+func demoSignIn(t *graphtest.Tenant) (*graph.MemoryTokenCache, error) {
+	t.AddUser(demoReader, graphtest.RoleGlobalReader)
+	signIn := &graph.MemoryTokenCache{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop := t.ApproveDeviceCodesAs(demoReader)
+	defer stop()
+	_, err := graph.Login(ctx, graph.LoginOptions{
+		Tenant: "demo", TenantID: t.TenantID, ClientID: t.ClientID,
+		AuthorityHost: t.AuthorityHost, GraphEndpoint: t.GraphEndpoint,
+		Cache: signIn, DeviceCode: true, HTTPClient: t.HTTPClient(),
+	})
+	return signIn, err
 }
 
 // HTTPClient trusts the simulated tenant's certificate.

@@ -365,12 +365,17 @@ type e2eOp struct {
 	status string         // the status the exporter must show ("" = never read)
 }
 
-func e2eConfig(tn *graphtest.Tenant, secret, wrongSecret string, ops []e2eOp, extra string) string {
+// e2eConfig is the exporter's config: contoso with the right secret and
+// the delegated sign-in given, fabrikam with a wrong secret.
+func e2eConfig(tn *graphtest.Tenant, secret, wrongSecret, delegated string, ops []e2eOp, extra string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%sglobal:\n  cache_ttl: 500ms\n  terminal_cache_ttl: 500ms\n  request_timeout: 2s\ntenants:\n", extra)
 	for _, tt := range []struct{ name, secret string }{{"contoso", secret}, {"fabrikam", wrongSecret}} {
 		fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
 			tt.name, tn.TenantID, tn.ClientID, tt.secret, tn.AuthorityHost, tn.GraphEndpoint)
+		if tt.name == "contoso" {
+			b.WriteString(delegated)
+		}
 	}
 	b.WriteString("operations:\n")
 	for _, o := range ops {
@@ -422,7 +427,9 @@ func TestE2EExamples(t *testing.T) {
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", "an-example-secret", 0o600)
 	example := writeFile(t, dir, "msgraph_lro.yml",
-		substitute(t, "examples/msgraph_lro.yml", readExample(t, "msgraph_lro.yml"), "client_secret_file: /run/secrets/msgraph ", "client_secret_file: "+secret+" "), 0o644)
+		substitute(t, "examples/msgraph_lro.yml", readExample(t, "msgraph_lro.yml"),
+			"client_secret_file: /run/secrets/msgraph ", "client_secret_file: "+secret+" ",
+			"token_cache_file: /var/lib/msgraph_lro/contoso-cache.json ", "token_cache_file: "+filepath.Join(dir, "contoso-cache.json")+" "), 0o644)
 	if out, err := exec.Command(binary(t), "--config.check", "--config.file="+example).CombinedOutput(); err != nil {
 		t.Errorf("examples/msgraph_lro.yml: --config.check: %v\n%s", err, out)
 	}
@@ -614,7 +621,8 @@ func TestE2E(t *testing.T) {
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
 	wrong := writeFile(t, dir, "wrong-secret", "not-the-secret\n", 0o600)
-	cfgFile := writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, ops, ""), 0o644)
+	delegated := signedIn(t, tn, dir) // alice's password reset is read with a reader's sign-in
+	cfgFile := writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, delegated, ops, ""), 0o644)
 
 	// The webhook first, so that its cleanup runs last, after Alertmanager's.
 	hook := &webhook{t: t}
@@ -890,7 +898,7 @@ receivers:
 	reloaded = append(reloaded, added)
 
 	t.Run("reload changes the watched operations", func(t *testing.T) {
-		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, reloaded, ""), 0o644)
+		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, delegated, reloaded, ""), 0o644)
 		if code, body := x.post(t, "/-/reload"); code != http.StatusOK {
 			t.Fatalf("POST /-/reload: %d %s", code, body)
 		}
@@ -911,7 +919,7 @@ receivers:
 	})
 
 	t.Run("bad reload keeps the old operations", func(t *testing.T) {
-		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, ops[:1], "unknown_key: 1\n"), 0o644)
+		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, delegated, ops[:1], "unknown_key: 1\n"), 0o644)
 		code, body := x.post(t, "/-/reload")
 		if code != http.StatusInternalServerError || !strings.Contains(body, "unknown_key") {
 			t.Fatalf("POST /-/reload with a bad config: %d %q; want 500 naming unknown_key", code, body)

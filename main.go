@@ -47,22 +47,32 @@ func run(args []string, stdout, stderr *os.File) int {
 		logFormat     = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		demo          = app.Flag("demo", "Serve metrics from a built-in simulated tenant; no configuration file or credentials needed.").Bool()
 		webFlags      = kingpinflag.AddFlags(app, ":10071")
+
+		_        = app.Command("serve", "Run the exporter (the default command).").Default()
+		loginCmd = app.Command("login", "Sign an account in for a tenant's delegated credential (password-reset operations) and write its token cache file.")
+		loginTen = loginCmd.Flag("tenant", "The tenant (its name in the config) to sign in for.").Required().String()
+		loginDC  = loginCmd.Flag("device-code", "Sign in by device code (a code to enter at a URL, on any device) instead of a browser on this machine.").Bool()
 	)
 	app.Version(version.Print(program))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
-	if _, err := app.Parse(args); err != nil {
+	cmd, err := app.Parse(args)
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %s\n", program, err)
 		return 2
+	}
+	if cmd == loginCmd.FullCommand() {
+		return login(*configFile, *loginTen, *loginDC, stdout, stderr)
 	}
 
 	logger, slogger := newLoggers(stderr, *logLevel, *logFormat)
 
 	if *configCheck {
 		cfg, err := config.Load(*configFile)
+		var clients map[string]*graph.Client
 		if err == nil {
-			_, err = collector.NewClients(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
+			clients, err = collector.NewClients(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %s\n", program, err)
@@ -70,6 +80,10 @@ func run(args []string, stdout, stderr *os.File) int {
 		}
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+		problems := collector.SignInProblems(clients)
+		for _, tenant := range sortedKeys(problems) {
+			fmt.Fprintf(stderr, "warning: tenant %q: %s\n", tenant, problems[tenant])
 		}
 		fmt.Fprintf(stdout, "%s: OK: %d tenants, %d operations, %d discovery jobs\n", *configFile, len(cfg.Tenants), len(cfg.Operations), len(cfg.Discovery))
 		return 0
@@ -258,6 +272,10 @@ func (r *reloader) apply() error {
 	}
 	for _, w := range cfg.Warnings {
 		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
+	}
+	problems := collector.SignInProblems(clients)
+	for _, tenant := range sortedKeys(problems) {
+		level.Error(r.logger).Log("msg", "delegated sign-in unusable; this tenant's password-reset operations show up 0 until it is fixed, everything else is served", "tenant", tenant, "err", problems[tenant])
 	}
 	r.exp.Apply(cfg, clients)
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))

@@ -223,7 +223,7 @@ func TestBinaryAgainstSimulatedTenant(t *testing.T) {
 	})
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
-	cfgFile := writeFile(t, dir, "msgraph_lro.yml", tenantConfig(tn, secret, fmt.Sprintf(`  - tenant: contoso
+	cfgFile := writeFile(t, dir, "msgraph_lro.yml", strings.Replace(tenantConfig(tn, secret, fmt.Sprintf(`  - tenant: contoso
     scope: roleManagementAlerts
     id: "%s"
     name: stale-sign-in
@@ -233,7 +233,7 @@ func TestBinaryAgainstSimulatedTenant(t *testing.T) {
   - tenant: contoso
     scope: industryData
     id: 404-nobody-home
-`, rma.ID, tn.GraphEndpoint)), 0o644)
+`, rma.ID, tn.GraphEndpoint)), "operations:\n", signedIn(t, tn, dir)+"operations:\n", 1), 0o644)
 
 	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile, "--log.level=debug")
 	code, body := x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "5")
@@ -267,13 +267,14 @@ func TestBinaryAgainstSimulatedTenant(t *testing.T) {
 msgraph_lro_operations{source="config",tenant="contoso"} 3
 # HELP msgraph_lro_graph_requests_total HTTP requests sent to Microsoft Graph, by tenant and HTTP status code ("error" when no answer came: timeout, connection failure). A $batch request counts once.
 # TYPE msgraph_lro_graph_requests_total counter
-msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 1
+msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 2
 # HELP msgraph_lro_graph_operations_fetched_total Operations Microsoft Graph answered for, by tenant, one per operation whether alone or inside a $batch: divided by msgraph_lro_graph_requests_total it shows how much batching saves.
 # TYPE msgraph_lro_graph_operations_fetched_total counter
 msgraph_lro_graph_operations_fetched_total{tenant="contoso"} 3
-# HELP msgraph_lro_token_requests_total Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result (success, error).
+# HELP msgraph_lro_token_requests_total Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run ` + "`msgraph_lro_exporter login`" + ` again); error (anything else).
 # TYPE msgraph_lro_token_requests_total counter
 msgraph_lro_token_requests_total{result="error",tenant="contoso"} 0
+msgraph_lro_token_requests_total{result="interaction_required",tenant="contoso"} 0
 msgraph_lro_token_requests_total{result="success",tenant="contoso"} 1
 # HELP msgraph_lro_config_last_reload_successful 1 if the latest configuration load succeeded, 0 if it was refused (the previous configuration stays in use).
 # TYPE msgraph_lro_config_last_reload_successful gauge

@@ -180,7 +180,9 @@ func TestSecretsNeverShown(t *testing.T) {
 				return fmt.Sprintf("global: {batch: %v}\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    %s\n    authority_host: %s\n    graph_endpoint: %s\n%soperations:\n%s",
 					tc.batch, tn.TenantID, tn.ClientID, cred, authority, tn.GraphEndpoint, extra, lines.String())
 			}
-			cfgFile := writeFile(t, dir, "msgraph_lro.yml", config(""), 0o600)
+			// The password reset is read with a reader's sign-in.
+			delegated := signedIn(t, tn, dir)
+			cfgFile := writeFile(t, dir, "msgraph_lro.yml", config(delegated), 0o600)
 
 			tn.FailTokens(1, http.StatusUnauthorized) // the first token request fails: AADSTS7000222
 			x := start(t, env, "--config.file="+cfgFile, "--log.level=debug", "--log.format="+tc.format)
@@ -220,7 +222,7 @@ func TestSecretsNeverShown(t *testing.T) {
 					t.Errorf("reload of a bad config: %d %s", resp.StatusCode, b)
 				}
 			}
-			writeFile(t, dir, "msgraph_lro.yml", config(""), 0o600)
+			writeFile(t, dir, "msgraph_lro.yml", config(delegated), 0o600)
 			if resp, err := http.Post(x.url+"/-/reload", "", nil); err != nil || resp.StatusCode != 200 {
 				t.Errorf("reload of the good config: %v %v", resp, err)
 			} else {

@@ -21,9 +21,12 @@ import (
 )
 
 // Fetcher reads operations of one tenant; *graph.Client is one. It calls
-// each(i, …) once for every refs[i], as answers arrive.
+// each(i, …) once for every refs[i], as answers arrive. Readable says why
+// it cannot read an operation at all (the tenant lacks the credential Graph
+// wants for it), or returns nil.
 type Fetcher interface {
 	GetOperations(ctx context.Context, refs []graph.OperationRef, each func(i int, op *graph.Operation, err error))
+	Readable(ref graph.OperationRef) error
 }
 
 // Sources of a watched operation: the `source` label of msgraph_lro_operations.
@@ -364,9 +367,8 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
 	if err != nil {
 		lvl := level.Warn
-		var gerr *graph.Error
-		if errors.As(err, &gerr) {
-			lvl = level.Debug // the Graph client logged it with its request ids
+		if graph.Logged(err) {
+			lvl = level.Debug // the graph package logged it, with its ids or its remedy
 		}
 		lvl(e.logger).Log("msg", "cannot fetch operation", "tenant", t.Tenant, "scope", t.Ref.Scope, "operation_id", t.Ref.ID, "err", err)
 		return

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	msalcache "github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -102,11 +103,17 @@ func newEnvFor(t *testing.T, tn *graphtest.Tenant, global string, ops ...string)
 	}
 	fmt.Fprintf(&b, "tenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
 		tn.TenantID, tn.ClientID, secret, tn.AuthorityHost, tn.GraphEndpoint)
+	// Password resets need a signed-in account.
+	signIns := map[string]msalcache.ExportReplace{}
+	if strings.Contains(strings.Join(ops, ""), graph.ScopeAuthenticationMethods) {
+		b.WriteString("    delegated: {}\n")
+		signIns["contoso"] = SignInReader(t, tn)
+	}
 	b.WriteString("operations:\n")
 	for _, o := range ops {
 		b.WriteString("  - " + strings.Replace(o, "{", "{tenant: contoso, ", 1) + "\n")
 	}
-	cfg, err := config.Parse("test.yml", []byte(b.String()))
+	cfg, err := config.ParseWithSignIns("test.yml", []byte(b.String()), signIns)
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, b.String())
 	}
@@ -121,6 +128,28 @@ func newEnvFor(t *testing.T, tn *graphtest.Tenant, global string, ops ...string)
 	exp := New(logger, clk.Now)
 	exp.Apply(cfg, clients)
 	return &env{t: t, tenant: tn, exp: exp, metrics: m, clock: clk, cfg: cfg, logs: logs}
+}
+
+// reader is the account the tests' delegated sign-ins are made with.
+const reader = "lro-reader@contoso.com"
+
+// SignInReader signs reader (a Global Reader) in to tn by device code, through
+// MSAL's public client, and returns the sign-in's token cache.
+func SignInReader(t testing.TB, tn *graphtest.Tenant) *graph.MemoryTokenCache {
+	t.Helper()
+	tn.AddUser(reader, graphtest.RoleGlobalReader)
+	stop := tn.ApproveDeviceCodesAs(reader)
+	defer stop()
+	c := &graph.MemoryTokenCache{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := graph.Login(ctx, graph.LoginOptions{
+		TenantID: tn.TenantID, ClientID: tn.ClientID, AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint,
+		Cache: c, DeviceCode: true, HTTPClient: tn.HTTPClient(),
+	}); err != nil {
+		t.Fatalf("signing %s in: %v", reader, err)
+	}
+	return c
 }
 
 // scrape collects once with the given deadline and compares the named

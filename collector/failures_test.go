@@ -227,8 +227,12 @@ func TestCachingAndTokenReuse(t *testing.T) {
 			t.Fatalf("after %d scrapes past cache_ttl: %d operations asked for, want %d", i, got, want)
 		}
 	}
-	if got := e.tenant.TokenRequests(); got != 1 {
-		t.Errorf("identity platform got %d token requests over 22 scrapes, want 1", got)
+	// One application token, and the reader's token from the sign-in.
+	if got := e.tenant.TokenRequestsByGrant(graphtest.GrantClientCredentials); got != 1 {
+		t.Errorf("identity platform got %d client-credentials requests over 22 scrapes, want 1", got)
+	}
+	if got := e.tenant.TokenRequestsByGrant(graphtest.GrantRefreshToken); got != 0 {
+		t.Errorf("identity platform got %d refresh requests over 22 scrapes, want 0: the sign-in's token is good for an hour", got)
 	}
 	if got := testutil.ToFloat64(e.metrics.TokenRequests.WithLabelValues("contoso", "success")); got != 1 {
 		t.Errorf("msgraph_lro_token_requests_total{result=success} = %v, want 1", got)
@@ -249,8 +253,10 @@ func TestConcurrentScrapesShareFetches(t *testing.T) {
 	if got := e.opRequests(); got != len(seedOps) {
 		t.Errorf("two concurrent scrapes asked for %d operations, want %d", got, len(seedOps))
 	}
-	// A $batch of the five beta operations, and one GET for the v1.0 one.
-	if got := e.tenant.Requests(); got != 2 {
-		t.Errorf("two concurrent scrapes sent %d HTTP requests, want 2", got)
+	// A $batch of the four beta operations read with the application's
+	// token, one GET for the password reset (the reader's token), and one
+	// for the v1.0 one.
+	if got := e.tenant.Requests(); got != 3 {
+		t.Errorf("two concurrent scrapes sent %d HTTP requests, want 3", got)
 	}
 }

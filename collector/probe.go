@@ -72,7 +72,11 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 			}
 		}
 	}
-	return Target{Tenant: tenant, Ref: graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}, Source: SourceProbe}, nil
+	ref := graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}
+	if err := fetchers[tenant].Readable(ref); err != nil {
+		return Target{}, err
+	}
+	return Target{Tenant: tenant, Ref: ref, Source: SourceProbe}, nil
 }
 
 // probeScopes are the scopes /probe takes: all but custom, which needs a

@@ -26,7 +26,9 @@ func probeGet(t *testing.T, e *env, query string) (int, string) {
 
 // /probe answers for one operation, from the same cache as /metrics.
 func TestProbeOneOperation(t *testing.T) {
-	e := newEnv(t, "", `{scope: industryData, id: `+importID+`}`)
+	// bob's password reset gives the tenant its delegated sign-in; alice's
+	// is probed below without being watched.
+	e := newEnv(t, "", `{scope: industryData, id: `+importID+`}`, `{scope: authenticationMethods, user: bob@contoso.com, id: 7c2a}`)
 	seedTenant(e.tenant)
 	e.collect() // /metrics fetched it
 	before := e.tenant.Requests()
@@ -87,6 +89,7 @@ func TestProbeRefusesBadInput(t *testing.T) {
 		"tenant=contoso&scope=authenticationMethods&user=../admin&id=x":                     `parameter user must not contain "/" or "\"`,
 		"tenant=contoso&scope=industryData&id=x&url=https://evil.example":                   `unknown parameter "url"; /probe takes tenant, scope, id, and user or site`,
 		"tenant=contoso&scope=industryData&id=x&id=y":                                       `parameter "id" given 2 times`,
+		"tenant=contoso&scope=authenticationMethods&user=alice@contoso.com&id=x":            "Graph allows no application permission for authenticationMethods (password-reset) operations, only a delegated sign-in: tenant \"contoso\" has no delegated credential; add delegated: {token_cache_file: …} to the tenant and sign in once with `msgraph_lro_exporter login --tenant=contoso`",
 	} {
 		code, body := probeGet(t, e, query)
 		if code != 400 || body != want+"\n" {

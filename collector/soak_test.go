@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -158,6 +159,8 @@ func TestSoakWithFaults(t *testing.T) {
 
 	// Config: the whole list, or (at a reload) every other operation, with
 	// or without a label; contoso batches, fabrikam does not.
+	// contoso's password resets are read with a reader's sign-in.
+	signIns := map[string]cache.ExportReplace{"contoso": collector.SignInReader(t, tn)}
 	buildConfig := func(full bool, label string) *config.Config {
 		var b strings.Builder
 		fmt.Fprintf(&b, "global:\n  cache_ttl: 30s\n  terminal_cache_ttl: 1h\n  request_timeout: 3s\n  max_concurrency: 4\n  batch: true\n")
@@ -165,6 +168,9 @@ func TestSoakWithFaults(t *testing.T) {
 		for _, name := range []string{"contoso", "fabrikam"} {
 			fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %s\n    client_id: %s\n    client_secret: %q\n    authority_host: %s\n    graph_endpoint: %s\n",
 				name, tn.TenantID, tn.ClientID, tn.ClientSecret, tn.AuthorityHost, tn.GraphEndpoint)
+			if name == "contoso" {
+				b.WriteString("    delegated: {}\n")
+			}
 		}
 		b.WriteString("operations:\n")
 		for i, o := range ops {
@@ -176,7 +182,7 @@ func TestSoakWithFaults(t *testing.T) {
 				b.WriteString("  - " + c + "\n")
 			}
 		}
-		cfg, err := config.Parse("soak.yml", []byte(b.String()))
+		cfg, err := config.ParseWithSignIns("soak.yml", []byte(b.String()), signIns)
 		if err != nil {
 			t.Fatalf("soak config: %v\n%s", err, b.String())
 		}

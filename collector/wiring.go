@@ -55,14 +55,36 @@ func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger lo
 		if t.ManagedIdentity != nil {
 			co.ManagedIdentityClientID = t.ManagedIdentity.ClientID
 		}
-		ts, err := graph.NewTokenSource(co)
-		if err != nil {
-			return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
+		var ts, dts graph.TokenSource
+		var err error
+		if t.Credential != "" {
+			if ts, err = graph.NewTokenSource(co); err != nil {
+				return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
+			}
+		}
+		if d := t.Delegated; d != nil {
+			dts, err = graph.NewDelegatedTokenSource(graph.DelegatedOptions{
+				Tenant:        t.Name,
+				TenantID:      t.TenantID,
+				ClientID:      d.ClientID,
+				AuthorityHost: t.AuthorityHost,
+				GraphEndpoint: t.GraphEndpoint,
+				CacheFile:     d.TokenCacheFile,
+				Cache:         d.Cache,
+				LoginCommand:  LoginCommand(cfg.File, t.Name),
+				HTTPClient:    hc,
+				Metrics:       m,
+				Logger:        logger,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("tenant %q: %w", t.Name, err)
+			}
 		}
 		c, err := graph.NewClient(graph.ClientOptions{
 			Tenant:         t.Name,
 			GraphEndpoint:  t.GraphEndpoint,
 			Tokens:         ts,
+			Delegated:      dts,
 			HTTPClient:     hc,
 			MaxConcurrency: cfg.Global.MaxConcurrency,
 			Batch:          cfg.Global.Batch,
@@ -76,6 +98,35 @@ func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger lo
 		clients[t.Name] = c
 	}
 	return clients, nil
+}
+
+// LoginCommand is the command that signs an account in for a tenant's
+// delegated credential, as errors and logs quote it.
+func LoginCommand(configFile, tenant string) string {
+	return "msgraph_lro_exporter login --config.file=" + shellQuote(configFile) + " --tenant=" + shellQuote(tenant)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:@,+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// SignInProblems says, per tenant, what is wrong with each delegated
+// sign-in's token cache (missing, empty, not a cache, another app's or
+// tenant's). The exporter serves everything else meanwhile.
+func SignInProblems(clients map[string]*graph.Client) map[string]error {
+	out := map[string]error{}
+	for name, c := range clients {
+		if err := c.CheckSignIn(); err != nil {
+			out[name] = err
+		}
+	}
+	return out
 }
 
 // JobsFromConfig lists the discovery jobs a config names.

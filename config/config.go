@@ -19,6 +19,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
 
@@ -28,6 +30,9 @@ type Config struct {
 	Tenants    []Tenant    `yaml:"tenants"`
 	Operations []Operation `yaml:"operations"`
 	Discovery  []Discovery `yaml:"discovery"`
+	// File is the path the config was loaded from (the name given to
+	// Parse), for the commands that messages quote.
+	File string `yaml:"-"`
 	// Warnings found while loading (e.g. inline client_secret; a secret file
 	// readable by group/others). Never contains a secret.
 	Warnings []string `yaml:"-"`
@@ -95,6 +100,10 @@ type Tenant struct {
 	FederatedTokenFile *string `yaml:"federated_token_file"`
 	// ManagedIdentity {} (or null) means the system-assigned identity.
 	ManagedIdentity *ManagedIdentity `yaml:"managed_identity"`
+	// Delegated is a signed-in account, for the operations Graph reads only
+	// with a delegated token (password resets); beside or instead of the
+	// application's own credential above.
+	Delegated *Delegated `yaml:"delegated"`
 	// AuthorityHost is filled from the cloud by Load when empty; no trailing
 	// slash.
 	AuthorityHost string `yaml:"authority_host"`
@@ -102,7 +111,8 @@ type Tenant struct {
 	// slash.
 	GraphEndpoint string `yaml:"graph_endpoint"`
 
-	// Credential is the kind of credential the tenant uses.
+	// Credential is the kind of the application's own (app-only)
+	// credential; "" when the tenant has only a delegated one.
 	Credential CredentialKind `yaml:"-"`
 	// Secret is the client secret: inline, or the file's content with
 	// surrounding whitespace trimmed.
@@ -118,11 +128,32 @@ type Tenant struct {
 	Line int `yaml:"-"`
 }
 
+// Delegated is a tenant's delegated sign-in: an account signed in once
+// with `msgraph_lro_exporter login`, whose tokens MSAL's public client
+// renews from the refresh token kept in TokenCacheFile.
+type Delegated struct {
+	// TokenCacheFile is MSAL's token cache, written by `login` and rewritten
+	// as refresh tokens rotate; resolved against the config's directory.
+	TokenCacheFile string `yaml:"token_cache_file"`
+	// ClientID is the public client application; the tenant's client_id
+	// when empty (after Load, always set).
+	ClientID string `yaml:"client_id"`
+	// Cache, if set, holds the sign-in instead of TokenCacheFile: the demo
+	// keeps its sign-in in memory.
+	Cache cache.ExportReplace `yaml:"-"`
+}
+
 // ManagedIdentity selects an Azure managed identity.
 type ManagedIdentity struct {
 	// ClientID of a user-assigned identity; empty means system-assigned.
 	ClientID string `yaml:"client_id"`
 }
+
+// The values of an operation's credential key.
+const (
+	CredentialApp       = "app"
+	CredentialDelegated = "delegated"
+)
 
 // Operation is one long-running operation to watch.
 type Operation struct {
@@ -138,6 +169,9 @@ type Operation struct {
 	Name string `yaml:"name"`
 	// Labels are static labels added to every series of this operation.
 	Labels map[string]string `yaml:"labels"`
+	// Credential is "delegated" for a custom operation that Graph reads only
+	// with a signed-in account's token, "app" (or empty) otherwise.
+	Credential string `yaml:"credential"`
 
 	// Ref says what to fetch; Ref.Scope is the scope label (inferred from
 	// url when url is set).
@@ -185,14 +219,21 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parse(path, data, filepath.Dir(path))
+	return parse(path, data, filepath.Dir(path), nil)
 }
 
 // Parse does the same as Load for in-memory YAML; name is used in error
 // messages in place of the path; relative secret file paths are relative to
 // the process's working directory.
 func Parse(name string, data []byte) (*Config, error) {
-	return parse(name, data, "")
+	return parse(name, data, "", nil)
+}
+
+// ParseWithSignIns is Parse for a config whose named tenants keep their
+// delegated sign-in in memory (the demo's) instead of a token cache file:
+// their `delegated` needs no token_cache_file.
+func ParseWithSignIns(name string, data []byte, signIns map[string]cache.ExportReplace) (*Config, error) {
+	return parse(name, data, "", signIns)
 }
 
 // LabelNames is the sorted union of the static label names of every

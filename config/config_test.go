@@ -93,7 +93,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-graph-endpoint-fragment.yml":             `testdata/invalid-graph-endpoint-fragment.yml:5: tenants[0] "contoso": graph_endpoint: must be https://host[:port]; "https://graph.microsoft.com#v1.0" has a fragment`,
 		"invalid-graph-endpoint-no-host.yml":              `testdata/invalid-graph-endpoint-no-host.yml:5: tenants[0] "contoso": graph_endpoint: must be https://host[:port]; "https:///v1.0" has no host`,
 		"invalid-graph-endpoint-userinfo.yml":             `testdata/invalid-graph-endpoint-userinfo.yml:5: tenants[0] "contoso": graph_endpoint: must be https://host[:port]; it has user information`,
-		"invalid-credential-none.yml":                     `testdata/invalid-credential-none.yml:2: tenants[0] "contoso": credential: one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity is required`,
+		"invalid-credential-none.yml":                     `testdata/invalid-credential-none.yml:2: tenants[0] "contoso": credential: one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity is required (or delegated, for password-reset operations only)`,
 		"invalid-credential-multiple.yml":                 `testdata/invalid-credential-multiple.yml:6: tenants[0] "contoso": credential: only one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity may be given, got client_secret and managed_identity`,
 		"invalid-federated-token-file-empty.yml":          `testdata/invalid-federated-token-file-empty.yml:5: tenants[0] "contoso": federated_token_file: is empty and AZURE_FEDERATED_TOKEN_FILE is not set`,
 		"invalid-client-secret-empty.yml":                 `testdata/invalid-client-secret-empty.yml:5: tenants[0] "contoso": client_secret: must not be empty`,
@@ -141,6 +141,21 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-discovery-duplicate.yml":       `testdata/invalid-discovery-duplicate.yml:10: discovery[1] "roleManagementAlerts": scope: duplicate of discovery[0] (line 7)`,
 		"invalid-op-duplicate-series.yml":       `testdata/invalid-op-duplicate-series.yml:11: operations[1] "https://graph.microsoft.com/beta/external/industryData/operations/d194fa3e?aadgdc=x": url: same series as operations[0] (line 7): the same tenant, scope, id, name and labels`,
 		"invalid-op-duplicate.yml":              `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
+
+		// delegated sign-in
+		"invalid-delegated-cache-dir-missing.yml":      `testdata/invalid-delegated-cache-dir-missing.yml:7: tenants[0] "contoso": delegated.token_cache_file: the directory of testdata/no-such-dir/cache.json does not exist`,
+		"invalid-delegated-cache-file-missing.yml":     "testdata/invalid-delegated-cache-file-missing.yml:6: tenants[0] \"contoso\": delegated.token_cache_file: is required: the file `msgraph_lro_exporter login` writes the sign-in to",
+		"invalid-delegated-cache-not-file.yml":         `testdata/invalid-delegated-cache-not-file.yml:7: tenants[0] "contoso": delegated.token_cache_file: testdata/signed-in is not a regular file`,
+		"invalid-delegated-client-id.yml":              `testdata/invalid-delegated-client-id.yml:8: tenants[0] "contoso": delegated.client_id: "my-public-app" is not a GUID`,
+		"invalid-delegated-only-app-operation.yml":     `testdata/invalid-delegated-only-app-operation.yml:8: operations[0] "8c2b5a9e": scope: tenant "contoso" has only a delegated credential; industryData operations need the application's own (one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity)`,
+		"invalid-delegated-only-discovery.yml":         `testdata/invalid-delegated-only-discovery.yml:7: discovery[0] "industryData": tenant: "contoso" has only a delegated credential; discovery lists with the application's own (one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity)`,
+		"invalid-delegated-tenant-id-missing.yml":      `testdata/invalid-delegated-tenant-id-missing.yml:2: tenants[0] "contoso": tenant_id: is required with delegated (the sign-in's authority)`,
+		"invalid-op-credential-app-password-reset.yml": `testdata/invalid-op-credential-app-password-reset.yml:12: operations[0] "9f1c": credential: app cannot read authenticationMethods operations: Graph allows no application permission for them`,
+		"invalid-op-credential-delegated-scope.yml":    `testdata/invalid-op-credential-delegated-scope.yml:11: operations[0] "8c2b5a9e": credential: delegated is only for custom operations; industryData operations are read with the application's own credential`,
+		"invalid-op-credential-value.yml":              `testdata/invalid-op-credential-value.yml:9: operations[0] "/v1.0/solutions/example/operations/77": credential: "user" is not one of app, delegated`,
+		"invalid-op-password-reset-app-only.yml":       "testdata/invalid-op-password-reset-app-only.yml:8: operations[0] \"2d497bb-57bd-47a6-8749-5ccd0869f2bd\": scope: Graph allows no application permission for authenticationMethods (password-reset) operations, only a delegated sign-in: tenant \"contoso\" has no delegated credential; add delegated: {token_cache_file: \u2026} to the tenant and sign in once with `msgraph_lro_exporter login --tenant=contoso`",
+		"invalid-op-url-password-reset-app-only.yml":   "testdata/invalid-op-url-password-reset-app-only.yml:8: operations[0] \"https://graph.microsoft.com/beta/users/alice@contoso.com/authentication/operations/9f1c?aadgdc=x\": url: Graph allows no application permission for authenticationMethods (password-reset) operations, only a delegated sign-in: tenant \"contoso\" has no delegated credential; add delegated: {token_cache_file: \u2026} to the tenant and sign in once with `msgraph_lro_exporter login --tenant=contoso`",
+		"invalid-unknown-key-delegated.yml":            `testdata/invalid-unknown-key-delegated.yml:7: tenants[0]: delegated: unknown key "token_cache"`,
 	}
 
 	// Every invalid file has its expected error, and every expectation its file.
@@ -217,14 +232,15 @@ func TestGoodConfigs(t *testing.T) {
 			equal(t, "CertificatePEM", tn.CertificatePEM.Reveal(), string(clientPEM))
 			equal(t, "Secret", tn.Secret, Secret(""))
 			equal(t, "Line", tn.Line, 10)
+			equal(t, "Delegated", *tn.Delegated, Delegated{TokenCacheFile: filepath.Join("testdata", "signed-in", "contoso-cache.json"), ClientID: "22222222-2222-2222-2222-222222222222"})
 
-			equal(t, "operations", len(c.Operations), 3)
+			equal(t, "operations", len(c.Operations), 4)
 			o := c.Operations[0]
 			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeAuthenticationMethods, ID: "2d497bb-57bd-47a6-8749-5ccd0869f2bd", User: "alice@contoso.com"})
 			equal(t, "URLPath", o.Ref.URLPath(), "/beta/users/alice@contoso.com/authentication/operations/2d497bb-57bd-47a6-8749-5ccd0869f2bd")
 			equal(t, "Name", o.Name, "alice-password-reset")
 			equal(t, "Labels", o.Labels, map[string]string{"team": "identity", "severity": "page"})
-			equal(t, "Line", o.Line, 19)
+			equal(t, "Line", o.Line, 22)
 			o = c.Operations[1]
 			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeSites, ID: "contentTypeCopy,0x0101", Site: siteID})
 			equal(t, "URLPath", o.Ref.URLPath(), "/v1.0/sites/"+siteID+"/operations/contentTypeCopy,0x0101")
@@ -232,8 +248,22 @@ func TestGoodConfigs(t *testing.T) {
 			o = c.Operations[2]
 			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "8c2b5a9e", Path: "/beta/external/industryData/operations/8c2b5a9e"})
 			equal(t, "Name", o.Name, "nightly-import")
+			o = c.Operations[3]
+			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeCustom, ID: "77", Path: "/beta/solutions/example/operations/77", Delegated: true})
+			equal(t, "NeedsDelegated", o.Ref.NeedsDelegated(), true)
 			equal(t, "LabelNames", c.LabelNames(), []string{"severity", "team"})
-			equal(t, "Warnings", c.Warnings, []string(nil))
+			equal(t, "Warnings", c.Warnings, []string{
+				"testdata/good-every-key.yml:16: tenants[0] \"contoso\": delegated.token_cache_file: testdata/signed-in/contoso-cache.json does not exist yet; until an account signs in with `msgraph_lro_exporter login --tenant=contoso`, this tenant's password-reset operations are not read",
+			})
+		},
+
+		"good-delegated.yml": func(t *testing.T, c *Config) {
+			tn := c.Tenants[0]
+			equal(t, "Credential", tn.Credential, CredentialKind(""))
+			equal(t, "Delegated", *tn.Delegated, Delegated{TokenCacheFile: filepath.Join("testdata", "signed-in", "cache.json"), ClientID: "11111111-1111-1111-1111-111111111111"})
+			equal(t, "password reset needs delegated", c.Operations[0].Ref.NeedsDelegated(), true)
+			equal(t, "custom with credential: delegated", c.Operations[1].Ref, graph.OperationRef{Scope: graph.ScopeCustom, ID: "77", Path: "/v1.0/solutions/example/operations/77", Delegated: true})
+			equal(t, "Warnings", len(c.Warnings), 1)
 		},
 
 		"good-credentials.yml": func(t *testing.T, c *Config) {

@@ -139,7 +139,7 @@ func TestWorkloadIdentityFromEnvironment(t *testing.T) {
 	setupTestdata(t)
 	const noCredential = "tenants:\n  - name: contoso\n"
 	equal(t, "no env", parseErr(t, noCredential),
-		`inline.yml:2: tenants[0] "contoso": credential: one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity is required`)
+		`inline.yml:2: tenants[0] "contoso": credential: one of client_secret, client_secret_file, client_certificate_file, federated_token_file, managed_identity is required (or delegated, for password-reset operations only)`)
 
 	t.Setenv(envFederatedTokenFile, "/var/run/secrets/azure/tokens/azure-identity-token")
 	equal(t, "no tenant id", parseErr(t, noCredential),

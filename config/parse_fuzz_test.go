@@ -309,8 +309,15 @@ func checkAccepted(t *testing.T, data []byte, cfg *config.Config) {
 				t.Errorf("tenants[%d]: federated credential with no token file", i)
 			}
 		case config.CredentialManagedIdentity:
+		case "":
+			if tn.Delegated == nil {
+				t.Errorf("tenants[%d]: neither an application credential nor a delegated one", i)
+			}
 		default:
 			t.Errorf("tenants[%d]: credential %q", i, tn.Credential)
+		}
+		if d := tn.Delegated; d != nil && (d.TokenCacheFile == "" || d.ClientID == "" || tn.TenantID == "") {
+			t.Errorf("tenants[%d]: delegated sign-in without a cache file, client id or tenant id: %+v", i, d)
 		}
 		u, _ := url.Parse(tn.GraphEndpoint)
 		hosts[tn.Name] = u.Host

@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"gopkg.in/yaml.v3"
 
@@ -48,12 +49,18 @@ var (
 )
 
 // parse decodes and validates; base is the directory relative secret file
-// paths are taken from ("" for the working directory).
-func parse(name string, data []byte, base string) (*Config, error) {
-	cfg := &Config{Global: DefaultGlobal}
+// paths are taken from ("" for the working directory); signIns are the
+// in-memory token caches of ParseWithSignIns.
+func parse(name string, data []byte, base string, signIns map[string]cache.ExportReplace) (*Config, error) {
+	cfg := &Config{Global: DefaultGlobal, File: name}
 	d := &decoder{name: name, sections: map[any]fields{}, expanded: map[*yaml.Node][]pair{}}
 	if err := d.decode(data, cfg); err != nil {
 		return nil, err
+	}
+	for i := range cfg.Tenants {
+		if c, ok := signIns[cfg.Tenants[i].Name]; ok && cfg.Tenants[i].Delegated != nil {
+			cfg.Tenants[i].Delegated.Cache = c
+		}
 	}
 	v := &validator{decoder: d, cfg: cfg, base: base}
 	if err := v.validate(); err != nil {
@@ -173,8 +180,12 @@ func (v *validator) discovery(i int, d *Discovery, f fields) error {
 	if d.Tenant == "" {
 		return fail("tenant", "is required")
 	}
-	if _, ok := v.cfg.Tenant(d.Tenant); !ok {
+	t, ok := v.cfg.Tenant(d.Tenant)
+	if !ok {
 		return fail("tenant", "%q is not a configured tenant", d.Tenant)
+	}
+	if t.Credential == "" {
+		return fail("tenant", "%q has only a delegated credential; discovery lists with the application's own (one of %s)", d.Tenant, strings.Join(credentialKeys, ", "))
 	}
 	if !slices.Contains(DiscoveryScopes, d.Scope) {
 		return fail("scope", "%q is not one of %s", d.Scope, strings.Join(DiscoveryScopes, ", "))
@@ -305,10 +316,16 @@ func (v *validator) tenant(i int, t *Tenant, f fields, names map[string]int) err
 	}
 	switch len(given) {
 	case 0:
-		if os.Getenv(envFederatedTokenFile) == "" {
-			return fail("credential", "one of %s is required", strings.Join(credentialKeys, ", "))
+		// A tenant that names only a delegated sign-in has no app-only
+		// credential, even where workload identity's variables are set:
+		// `federated_token_file: ""` asks for both.
+		switch {
+		case t.Delegated != nil:
+		case os.Getenv(envFederatedTokenFile) != "":
+			t.Credential = CredentialFederatedToken
+		default:
+			return fail("credential", "one of %s is required (or delegated, for password-reset operations only)", strings.Join(credentialKeys, ", "))
 		}
-		t.Credential = CredentialFederatedToken
 	case 1:
 		switch given[0] {
 		case "client_secret", "client_secret_file":
@@ -361,8 +378,10 @@ func (v *validator) tenant(i int, t *Tenant, f fields, names map[string]int) err
 		return fail("tenant_id", "%q is neither a GUID nor a domain name", t.TenantID)
 	}
 	switch {
-	case t.ClientID == "" && !managed:
+	case t.ClientID == "" && !managed && t.Credential != "":
 		return fail("client_id", "is required with %s%s", given0(given), orEnv(envClientID))
+	case t.ClientID == "" && t.Credential == "" && (t.Delegated == nil || t.Delegated.ClientID == ""):
+		return fail("client_id", "is required (the app registration that signs in, with delegated)")
 	case t.ClientID != "" && !guidRE.MatchString(t.ClientID):
 		return fail("client_id", "%q is not a GUID", t.ClientID)
 	}
@@ -405,6 +424,12 @@ func (v *validator) tenant(i int, t *Tenant, f fields, names map[string]int) err
 		*e.val = u
 	}
 
+	if t.Delegated != nil {
+		if err := v.delegated(t, f, where); err != nil {
+			return err
+		}
+	}
+
 	switch given0(given) {
 	case "client_secret":
 		if t.ClientSecret == "" {
@@ -442,6 +467,50 @@ func given0(given []string) string {
 		return given[0]
 	}
 	return "federated_token_file"
+}
+
+// delegated checks a tenant's delegated sign-in. The token cache file need
+// not exist yet (`login` writes it); if it does, it must be a regular file
+// that only its owner can read, as a secret file.
+func (v *validator) delegated(t *Tenant, f fields, where string) error {
+	d := t.Delegated
+	line := func(key string) int { return f.line("delegated."+key, f.line("delegated", t.Line)) }
+	fail := func(key, format string, args ...any) error {
+		return v.errorf(line(key), where, "delegated."+key, format, args...)
+	}
+	switch {
+	case d.ClientID == "" && t.ClientID == "":
+		return fail("client_id", "is required: the tenant has no client_id for the sign-in to use")
+	case d.ClientID == "":
+		d.ClientID = t.ClientID
+	case !guidRE.MatchString(d.ClientID):
+		return fail("client_id", "%q is not a GUID", d.ClientID)
+	}
+	if t.TenantID == "" {
+		return v.errorf(f.line("tenant_id", t.Line), where, "tenant_id", "is required with delegated (the sign-in's authority)")
+	}
+	if d.TokenCacheFile == "" && d.Cache == nil {
+		return fail("token_cache_file", "is required: the file `msgraph_lro_exporter login` writes the sign-in to")
+	}
+	if d.TokenCacheFile == "" {
+		return nil
+	}
+	d.TokenCacheFile = v.path(d.TokenCacheFile)
+	fi, err := os.Stat(d.TokenCacheFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if di, err := os.Stat(filepath.Dir(d.TokenCacheFile)); err != nil || !di.IsDir() {
+			return fail("token_cache_file", "the directory of %s does not exist", d.TokenCacheFile)
+		}
+		v.warnf(line("token_cache_file"), where, "delegated.token_cache_file", "%s does not exist yet; until an account signs in with `msgraph_lro_exporter login --tenant=%s`, this tenant's password-reset operations are not read", d.TokenCacheFile, t.Name)
+	case err != nil:
+		return fail("token_cache_file", "%s", err)
+	case !fi.Mode().IsRegular():
+		return fail("token_cache_file", "%s is not a regular file", d.TokenCacheFile)
+	case fi.Mode().Perm()&0o044 != 0:
+		v.warnf(line("token_cache_file"), where, "delegated.token_cache_file", "%s is readable by group or others (mode %#o) and holds a refresh token; chmod 0600 it", d.TokenCacheFile, uint32(fi.Mode().Perm()))
+	}
+	return nil
 }
 
 // path resolves a file path given in the config.
@@ -605,7 +674,40 @@ func (v *validator) operation(i int, o *Operation, f fields) error {
 		o.Ref = graph.OperationRef{Scope: o.Scope, ID: o.ID, User: o.User, Site: o.Site}
 	}
 
+	if err := v.credential(o, t, f, where); err != nil {
+		return err
+	}
 	return v.labels(o.Labels, f, o.Line, where)
+}
+
+// credential checks that the tenant has the credential Graph accepts for
+// the operation: a delegated sign-in for password resets (and custom
+// operations that say so), the application's own for the rest.
+func (v *validator) credential(o *Operation, t *Tenant, f fields, where string) error {
+	key := "scope"
+	if o.URL != "" {
+		key = "url"
+	}
+	switch o.Credential {
+	case "", CredentialApp:
+		if o.Credential == CredentialApp && graph.DelegatedOnly(o.Ref.Scope) {
+			return v.errorf(f.line("credential", o.Line), where, "credential", "app cannot read %s operations: Graph allows no application permission for them", o.Ref.Scope)
+		}
+	case CredentialDelegated:
+		if o.Ref.Scope != graph.ScopeCustom && !graph.DelegatedOnly(o.Ref.Scope) {
+			return v.errorf(f.line("credential", o.Line), where, "credential", "delegated is only for custom operations; %s operations are read with the application's own credential", o.Ref.Scope)
+		}
+		o.Ref.Delegated = o.Ref.Scope == graph.ScopeCustom
+	default:
+		return v.errorf(f.line("credential", o.Line), where, "credential", "%q is not one of %s, %s", o.Credential, CredentialApp, CredentialDelegated)
+	}
+	switch {
+	case o.Ref.NeedsDelegated() && t.Delegated == nil:
+		return v.errorf(f.line(key, o.Line), where, key, "%s", graph.ErrNeedsDelegated(o.Ref.Scope, t.Name))
+	case !o.Ref.NeedsDelegated() && t.Credential == "":
+		return v.errorf(f.line(key, o.Line), where, key, "tenant %q has only a delegated credential; %s operations need the application's own (one of %s)", t.Name, o.Ref.Scope, strings.Join(credentialKeys, ", "))
+	}
+	return nil
 }
 
 // labels checks static label names.

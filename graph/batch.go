@@ -25,8 +25,9 @@ const defaultInnerRetry = time.Second
 
 // GetOperations reads many operations of this tenant and calls each(i, …)
 // for refs[i] as its answer arrives (from several goroutines, never twice
-// for one i). With batching on, GETs of one API version are grouped into
-// $batch requests of up to MaxBatch; inner answers that failed with 429,
+// for one i). With batching on, GETs of one API version and one credential
+// (a $batch carries one token: the application's, or the signed-in
+// account's) are grouped into $batch requests of up to MaxBatch; inner answers that failed with 429,
 // 424 or 5xx are sent again once, after the longest Retry-After among them,
 // if that still fits in ctx; a batch Graph refuses as a whole (400, 424,
 // 5xx, an unreadable answer) is replaced by single GETs. At most
@@ -35,17 +36,21 @@ const defaultInnerRetry = time.Second
 func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each func(i int, op *Operation, err error)) {
 	var jobs [][]int
 	if c.batch {
-		byVersion := map[string][]int{}
-		var versions []string
-		for i, r := range refs {
-			v := r.Version()
-			if _, ok := byVersion[v]; !ok {
-				versions = append(versions, v)
-			}
-			byVersion[v] = append(byVersion[v], i)
+		type group struct {
+			version   string
+			delegated bool
 		}
-		for _, v := range versions {
-			for idx := byVersion[v]; len(idx) > 0; {
+		byGroup := map[group][]int{}
+		var groups []group
+		for i, r := range refs {
+			g := group{r.Version(), r.NeedsDelegated()}
+			if _, ok := byGroup[g]; !ok {
+				groups = append(groups, g)
+			}
+			byGroup[g] = append(byGroup[g], i)
+		}
+		for _, g := range groups {
+			for idx := byGroup[g]; len(idx) > 0; {
 				n := min(MaxBatch, len(idx))
 				jobs, idx = append(jobs, idx[:n:n]), idx[n:]
 			}
@@ -156,7 +161,7 @@ var errBatchRefused = errors.New("batch refused")
 // batchOnce sends one $batch and answers what it can. It returns the inner
 // answers worth another try (429, 424, 5xx), with the wait each asked for.
 func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, each func(int, *Operation, error)) (failed []failure) {
-	version := refs[idx[0]].Version()
+	version, delegated := refs[idx[0]].Version(), refs[idx[0]].NeedsDelegated()
 	// sent maps each request id to its operation: an answer is read only
 	// for an id we sent, spelt as we sent it ("01" is not "1").
 	var kept []batchItem
@@ -180,7 +185,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 	body, _ := json.Marshal(map[string][]batchItem{"requests": kept})
 	bu := &url.URL{Scheme: c.endpoint.Scheme, Host: c.endpoint.Host, Path: "/" + version + "/$batch"}
-	a, err := c.send(ctx, http.MethodPost, bu, body)
+	a, err := c.send(ctx, http.MethodPost, bu, body, delegated)
 	var ans batchAnswer
 	switch {
 	case err != nil:

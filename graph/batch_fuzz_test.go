@@ -19,7 +19,7 @@ import (
 // batchRefs are three beta operations: one $batch of three.
 var batchRefs = []graph.OperationRef{
 	{Scope: graph.ScopeRoleManagementAlerts, ID: "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_StaleSignInAlert"},
-	{Scope: graph.ScopeAuthenticationMethods, User: "alice@contoso.com", ID: "2d497bb-57bd-47a6-8749-5ccd0869f2bd"},
+	{Scope: graph.ScopeRoleManagementAlerts, ID: "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_RolesAssignedOutsidePimAlert"},
 	{Scope: graph.ScopeIndustryData, ID: "d194fa3e-18c9-47a1-0fb1-08dad8e7a876"},
 }
 

@@ -31,9 +31,13 @@ const (
 
 // ClientOptions configures a Client for one tenant.
 type ClientOptions struct {
-	Tenant         string // the tenant label
-	GraphEndpoint  string // https://host[:port], no path
-	Tokens         TokenSource
+	Tenant        string      // the tenant label
+	GraphEndpoint string      // https://host[:port], no path
+	Tokens        TokenSource // app-only; nil when the tenant has none
+	// Delegated is the tenant's delegated sign-in, for the operations
+	// Graph reads only with a user's token (OperationRef.NeedsDelegated);
+	// nil when the tenant has none.
+	Delegated      TokenSource
 	HTTPClient     *http.Client // nil: a default transport
 	MaxConcurrency int          // Graph requests in flight at once; < 1 means 1
 	Batch          bool         // group GetOperations into $batch requests
@@ -46,7 +50,8 @@ type ClientOptions struct {
 type Client struct {
 	tenant   string
 	endpoint *url.URL
-	tokens   TokenSource
+	tokens   TokenSource // app-only, or nil
+	deleg    TokenSource // delegated, or nil
 	hc       *http.Client
 	sem      chan struct{}
 	timeout  time.Duration
@@ -63,7 +68,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("graph endpoint %q is not https://host[:port]", o.GraphEndpoint)
 	}
 	ep.Path = ""
-	if o.Tokens == nil {
+	if o.Tokens == nil && o.Delegated == nil {
 		return nil, errors.New("graph client needs a token source")
 	}
 	n := o.MaxConcurrency
@@ -87,6 +92,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		tenant:   o.Tenant,
 		endpoint: ep,
 		tokens:   o.Tokens,
+		deleg:    o.Delegated,
 		hc:       noRedirects(o.HTTPClient, n),
 		sem:      make(chan struct{}, n),
 		timeout:  timeout,
@@ -114,6 +120,40 @@ func noRedirects(hc *http.Client, idle int) *http.Client {
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &c
+}
+
+// Readable says why this client cannot read ref's operation (it needs a
+// credential the tenant lacks), or returns nil.
+func (c *Client) Readable(ref OperationRef) error {
+	switch {
+	case ref.NeedsDelegated() && c.deleg == nil:
+		return ErrNeedsDelegated(ref.Scope, c.tenant)
+	case !ref.NeedsDelegated() && c.tokens == nil:
+		return fmt.Errorf("tenant %q has only a delegated credential, and %s operations are read with the application's own credential (client_secret_file, client_certificate_file, federated_token_file or managed_identity)", c.tenant, ref.Scope)
+	}
+	return nil
+}
+
+// CheckSignIn says what is wrong with the tenant's delegated sign-in, if it
+// has one, without contacting anything.
+func (c *Client) CheckSignIn() error {
+	if c.deleg == nil {
+		return nil
+	}
+	return CheckSignIn(c.deleg)
+}
+
+// source is the token source for operations that need (delegated) or do not
+// need a signed-in account.
+func (c *Client) source(delegated bool) (TokenSource, error) {
+	ts := c.tokens
+	if delegated {
+		ts = c.deleg
+	}
+	if ts == nil {
+		return nil, c.Readable(OperationRef{Scope: ScopeCustom, Delegated: delegated})
+	}
+	return ts, nil
 }
 
 // MayCarryToken is the one place that decides whether a request may carry
@@ -154,7 +194,7 @@ func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.get(ctx, u)
+	body, err := c.get(ctx, u, ref.NeedsDelegated())
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +202,8 @@ func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation
 }
 
 // get sends one GET to Graph and returns the body of a 200.
-func (c *Client) get(ctx context.Context, u *url.URL) ([]byte, error) {
-	a, err := c.send(ctx, http.MethodGet, u, nil)
+func (c *Client) get(ctx context.Context, u *url.URL, delegated bool) ([]byte, error) {
+	a, err := c.send(ctx, http.MethodGet, u, nil, delegated)
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +224,15 @@ type answer struct {
 
 // send makes one HTTP request to Graph: it waits for a free slot of the
 // tenant's MaxConcurrency, adds the token, counts and times the request,
-// and reads at most MaxBodyBytes of the answer.
-func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte) (answer, error) {
+// and reads at most MaxBodyBytes of the answer. delegated picks the token:
+// the signed-in account's, or the application's own.
+func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte, delegated bool) (answer, error) {
 	if !c.MayCarryToken(u) {
 		return answer{}, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
+	}
+	tokens, err := c.source(delegated)
+	if err != nil {
+		return answer{}, err
 	}
 	select {
 	case c.sem <- struct{}{}:
@@ -199,7 +244,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	// The token and the request each get request_timeout: a hung identity
 	// platform must not hold the tenant's request slot for ever.
 	tctx, tcancel := context.WithTimeout(ctx, c.timeout)
-	token, err := c.tokens.Token(tctx)
+	token, err := tokens.Token(tctx)
 	tcancel()
 	if err != nil {
 		return answer{}, err
@@ -235,7 +280,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	defer resp.Body.Close()
 	c.metrics.Requests.WithLabelValues(c.tenant, strconv.Itoa(resp.StatusCode)).Inc()
 	if resp.StatusCode == http.StatusUnauthorized {
-		if r, ok := c.tokens.(interface{ Refused(string) }); ok {
+		if r, ok := tokens.(interface{ Refused(string) }); ok {
 			r.Refused(token)
 		}
 	}

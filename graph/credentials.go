@@ -240,6 +240,19 @@ func firstLine(s string) string {
 }
 
 // TokenError says the identity platform gave no token.
-type TokenError struct{ msg string }
+type TokenError struct {
+	msg    string
+	logged bool // the token source logged it, once per interval
+}
 
 func (e *TokenError) Error() string { return "token: " + e.msg }
+
+// Logged reports whether this package has logged err already, with what
+// the reader needs (a Graph error with its request ids, a delegated
+// sign-in failure with the command that mends it), so that whoever gets it
+// per operation need log it only at debug level.
+func Logged(err error) bool {
+	var gerr *Error
+	var terr *TokenError
+	return errors.As(err, &gerr) || errors.As(err, &terr) && terr.logged
+}

@@ -90,7 +90,7 @@ type listAnswer struct {
 
 // listPage reads one page of a collection.
 func (c *Client) listPage(ctx context.Context, u *url.URL) ([]json.RawMessage, string, error) {
-	a, err := c.send(ctx, http.MethodGet, u, nil)
+	a, err := c.send(ctx, http.MethodGet, u, nil, false) // lists need the application's own permission
 	if err != nil {
 		return nil, "", err
 	}

@@ -11,6 +11,7 @@ type Metrics struct {
 	Duration      *prometheus.HistogramVec
 	Throttled     *prometheus.CounterVec
 	TokenRequests *prometheus.CounterVec
+	SignIn        *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metric vectors; register the result as a collector.
@@ -35,8 +36,12 @@ func NewMetrics() *Metrics {
 		}, []string{"tenant"}),
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "msgraph_lro_token_requests_total",
-			Help: "Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result (success, error).",
+			Help: "Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run `msgraph_lro_exporter login` again); error (anything else).",
 		}, []string{"tenant", "result"}),
+		SignIn: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "msgraph_lro_delegated_sign_in_valid",
+			Help: "1 while the tenant's delegated sign-in (used for password-reset operations) gives tokens; 0 when it is missing, expired or revoked, or needs interaction, and `msgraph_lro_exporter login --tenant=TENANT` must be run again. Only tenants with a delegated credential have it.",
+		}, []string{"tenant"}),
 	}
 }
 
@@ -49,6 +54,12 @@ func (m *Metrics) InitTenant(tenant string) {
 	m.TokenRequests.WithLabelValues(tenant, "error")
 }
 
+// InitDelegated creates the series of a tenant's delegated sign-in.
+func (m *Metrics) InitDelegated(tenant string) {
+	m.InitTenant(tenant)
+	m.TokenRequests.WithLabelValues(tenant, ResultInteractionRequired)
+}
+
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.Requests.Describe(ch)
@@ -56,6 +67,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.Duration.Describe(ch)
 	m.Throttled.Describe(ch)
 	m.TokenRequests.Describe(ch)
+	m.SignIn.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -65,4 +77,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.Duration.Collect(ch)
 	m.Throttled.Collect(ch)
 	m.TokenRequests.Collect(ch)
+	m.SignIn.Collect(ch)
 }

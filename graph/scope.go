@@ -101,6 +101,30 @@ type OperationRef struct {
 	// RawQuery is kept exactly as given (a Location header's aadgdc=…).
 	Path     string
 	RawQuery string
+	// Delegated asks for the tenant's delegated sign-in for a custom
+	// operation; the scopes that need it (NeedsDelegated) ask by themselves.
+	Delegated bool
+}
+
+// NeedsDelegated reports whether Graph accepts only a delegated token (a
+// signed-in account) for this operation: password-reset operations accept
+// no application permission.
+func (r OperationRef) NeedsDelegated() bool {
+	return r.Delegated || DelegatedOnly(r.Scope)
+}
+
+// DelegatedOnly reports whether Graph allows no application permission for
+// a scope's operations.
+func DelegatedOnly(scope string) bool { return scope == ScopeAuthenticationMethods }
+
+// ErrNeedsDelegated says why an operation cannot be read with the tenant's
+// credentials, and what to add; tenant is the tenant's name.
+func ErrNeedsDelegated(scope, tenant string) error {
+	why := "Graph accepts only a delegated (signed-in) token for it"
+	if DelegatedOnly(scope) {
+		why = "Graph allows no application permission for " + scope + " (password-reset) operations, only a delegated sign-in"
+	}
+	return fmt.Errorf("%s: tenant %q has no delegated credential; add delegated: {token_cache_file: …} to the tenant and sign in once with `msgraph_lro_exporter login --tenant=%s`", why, tenant, tenant)
 }
 
 // escapeSegment escapes one path segment. Graph ids carry ':' and ','

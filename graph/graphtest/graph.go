@@ -247,12 +247,13 @@ func (t *Tenant) Unauthorized() int {
 }
 
 // ResetCounters sets every counter to zero, the identity platform's
-// (TokenRequests, TokensIssued) as well as Graph's, and forgets the last
+// (TokenRequests, TokenRequestsByGrant, TokensIssued) as well as Graph's, and forgets the last
 // queries and client-request-id. Operations, faults and tokens stay.
 func (t *Tenant) ResetCounters() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.requests, t.unauthorized, t.tokenRequests, t.tokensIssued = 0, 0, 0, 0
+	t.grantRequests = map[string]int{}
 	t.perPath = map[string]int{}
 	t.lastQuery = map[string]url.Values{}
 	t.lastCRID = ""
@@ -325,7 +326,8 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if msg := t.authenticate(r); msg != "" {
+	tok, msg := t.authenticate(r)
+	if msg != "" {
 		t.mu.Lock()
 		t.unauthorized++
 		t.mu.Unlock()
@@ -335,7 +337,7 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if version, ok := batchVersion(path); ok && r.Method == http.MethodPost {
-		t.serveBatch(w, r, version, id)
+		t.serveBatch(w, r, version, tok, id)
 		return
 	}
 	if r.Method != http.MethodGet {
@@ -344,27 +346,95 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 			"Specified HTTP method is not allowed for the request uri.", id).write(w)
 		return
 	}
+	if !authorized(path, tok) {
+		t.accessDenied(id).write(w)
+		return
+	}
 	t.get(path, query, id).write(w)
 }
 
-// authenticate returns why the request's bearer token is refused, or "".
-func (t *Tenant) authenticate(r *http.Request) string {
+// authenticate returns the request's bearer token, or why it is refused.
+func (t *Tenant) authenticate(r *http.Request) (*accessToken, string) {
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "Access token is empty."
+		return nil, "Access token is empty."
 	}
 	t.mu.Lock()
-	exp, ok := t.tokens[token]
+	at, ok := t.tokens[token]
 	now := t.now
 	t.mu.Unlock()
 	if !ok {
-		return "Access token validation failure. Invalid audience."
+		return nil, "Access token validation failure. Invalid audience."
 	}
-	if !now().Before(exp) {
-		return "Lifetime validation failed, the token is expired."
+	if !now().Before(at.exp) {
+		return nil, "Lifetime validation failed, the token is expired."
 	}
-	return ""
+	return at, ""
+}
+
+// Delegated permissions that open password-reset operations: of any user
+// (with a directory role), or of the signed-in user only.
+var (
+	anyUserMethodScopes = []string{"UserAuthenticationMethod.Read.All", "UserAuthenticationMethod.ReadWrite.All"}
+	ownMethodScopes     = []string{"UserAuthenticationMethod.Read", "UserAuthenticationMethod.ReadWrite"}
+	methodReaderRoles   = []string{RoleGlobalReader, RoleAuthenticationAdministrator, RolePrivilegedAuthenticationAdministrator}
+)
+
+// passwordResetUser says whether path is a password-reset operation, or
+// their list, under /{version}/users/{id or upn}/authentication/operations,
+// and whose.
+func passwordResetUser(path string) (string, bool) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(segs) != 5 && len(segs) != 6 {
+		return "", false
+	}
+	if !strings.EqualFold(segs[0], "v1.0") && !strings.EqualFold(segs[0], "beta") {
+		return "", false
+	}
+	if !strings.EqualFold(segs[1], "users") || !strings.EqualFold(segs[3], "authentication") || !strings.EqualFold(segs[4], "operations") {
+		return "", false
+	}
+	return segs[2], true
+}
+
+// authorized applies Graph's permission rule for password-reset
+// operations, which application permissions never open: a delegated
+// token needs UserAuthenticationMethod.Read.All or .ReadWrite.All, and for
+// another user's operation one of the directory roles too; or, for the
+// signed-in user's own, UserAuthenticationMethod.Read or .ReadWrite. Other
+// paths need only a valid token.
+func authorized(path string, tok *accessToken) bool {
+	target, ok := passwordResetUser(path)
+	if !ok {
+		return true
+	}
+	if tok == nil || tok.kind != kindUser {
+		return false
+	}
+	anyUser := hasAnyFold(tok.scopes, anyUserMethodScopes)
+	if strings.EqualFold(target, tok.user.ID) || strings.EqualFold(target, tok.user.UPN) {
+		return anyUser || hasAnyFold(tok.scopes, ownMethodScopes)
+	}
+	return anyUser && hasAnyFold(tok.user.Roles, methodReaderRoles)
+}
+
+// hasAnyFold says whether have holds one of want, ignoring case.
+func hasAnyFold(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if strings.EqualFold(h, w) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// accessDenied is what Graph answers the authentication methods APIs
+// when the token's permissions or the user's roles do not allow a request.
+func (t *Tenant) accessDenied(id ids) reply {
+	return t.graphError(http.StatusForbidden, "accessDenied", "Request Authorization failed", id)
 }
 
 // get answers a GET: the object stored at path, or the list of objects
@@ -624,7 +694,7 @@ type batchResponse struct {
 // serveBatch answers POST /{version}/$batch: each request in it (GETs
 // only) is answered as a request of its own would be, faults included, in
 // the order given.
-func (t *Tenant) serveBatch(w http.ResponseWriter, r *http.Request, version string, id ids) {
+func (t *Tenant) serveBatch(w http.ResponseWriter, r *http.Request, version string, tok *accessToken, id ids) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<20))
 	var batch struct {
 		Requests []batchRequest `json:"requests"`
@@ -653,7 +723,7 @@ func (t *Tenant) serveBatch(w http.ResponseWriter, r *http.Request, version stri
 	}
 	responses := make([]batchResponse, 0, len(batch.Requests))
 	for _, br := range batch.Requests {
-		resp, abort := t.batchItem(w, r, version, br, id)
+		resp, abort := t.batchItem(w, r, version, br, tok, id)
 		if abort {
 			return
 		}
@@ -664,7 +734,7 @@ func (t *Tenant) serveBatch(w http.ResponseWriter, r *http.Request, version stri
 
 // batchItem answers one request of a batch. abort says a Reset fault
 // closed the connection, so the batch ends without an answer.
-func (t *Tenant) batchItem(w http.ResponseWriter, r *http.Request, version string, br batchRequest, outer ids) (batchResponse, bool) {
+func (t *Tenant) batchItem(w http.ResponseWriter, r *http.Request, version string, br batchRequest, tok *accessToken, outer ids) (batchResponse, bool) {
 	id := ids{requestID: newGUID(), clientRequestID: outer.clientRequestID}
 	for k, v := range br.Headers {
 		if strings.EqualFold(k, "client-request-id") && v != "" {
@@ -708,6 +778,10 @@ func (t *Tenant) batchItem(w http.ResponseWriter, r *http.Request, version strin
 	if !strings.EqualFold(br.Method, http.MethodGet) {
 		rp = t.graphError(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request uri.", id)
 		return toBatchResponse(br.ID, rp), false
+	}
+	if !authorized(path, tok) {
+		// Each request of a batch is judged with the batch's one token.
+		return toBatchResponse(br.ID, t.accessDenied(id)), false
 	}
 	return toBatchResponse(br.ID, t.get(path, query, id)), false
 }

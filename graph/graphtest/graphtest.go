@@ -7,16 +7,37 @@
 // certificate:
 //
 //   - AuthorityHost, the identity platform: OpenID discovery
-//     (/{tenant}/v2.0/.well-known/openid-configuration), the client
-//     credentials token endpoint (/{tenant}/oauth2/v2.0/token) accepting a
-//     client secret, a certificate-signed assertion or a federated token,
-//     and an App Service style managed identity endpoint (/msi/token).
+//     (/{tenant}/v2.0/.well-known/openid-configuration), the v2.0 token
+//     endpoint (/{tenant}/oauth2/v2.0/token) and an App Service style
+//     managed identity endpoint (/msi/token). The token endpoint takes the
+//     confidential client's client credentials grant (a client secret, a
+//     certificate-signed assertion or a federated token) and the public
+//     client's delegated grants: device code (the devicecode endpoint,
+//     /{tenant}/oauth2/v2.0/devicecode, with the test playing the user
+//     through PendingDeviceCodes and ApproveDeviceCode), authorization code
+//     with PKCE (the authorize endpoint, /{tenant}/oauth2/v2.0/authorize,
+//     signs in the SetBrowserUser user and sends the code to a loopback
+//     redirect URI), and refresh token (rotated on every use; RevokeSignIns
+//     and RequireInteraction refuse it). The public client is the same app
+//     registration, ClientID; its users are those added with AddUser.
 //   - GraphEndpoint, Graph: every request needs a bearer token this tenant
 //     issued and that has not expired by the tenant's clock. GET serves the
 //     JSON objects stored with SetOperation (honouring $select), a path
 //     ending in /operations that is not stored itself lists the objects
 //     stored directly beneath it ($top and $skiptoken page it), and
 //     POST /{version}/$batch runs up to 20 GETs.
+//
+// Access tokens are JWTs with the claims Entra ID puts in Graph tokens:
+// app-only ones carry idtyp "app" and roles, delegated ones idtyp "user",
+// scp, oid, upn and wids. Graph enforces the one permission rule that
+// catches exporters out: password-reset operations
+// (/{version}/users/{id or upn}/authentication/operations[/{id}]) take no
+// app-only token, only a delegated one with UserAuthenticationMethod.Read.All
+// or .ReadWrite.All and, for another user's, the Global Reader,
+// Authentication Administrator or Privileged Authentication Administrator
+// role; or with UserAuthenticationMethod.Read or .ReadWrite for the
+// signed-in user's own. Anything else is 403 accessDenied, also inside a
+// $batch, whose requests are all judged with the batch's token.
 //
 // Faults (throttling, errors, odd bodies, latency, connection resets) are
 // injected per path, and counters say what the servers received.
@@ -30,6 +51,22 @@
 //		confidential.WithHTTPClient(tenant.HTTPClient()),
 //		confidential.WithInstanceDiscovery(false))
 //	res, _ := app.AcquireTokenByCredential(ctx, []string{tenant.GraphEndpoint + "/.default"})
+//
+// and so must the public client, whose device code sign-in a test
+// approves as the user would:
+//
+//	tenant.AddUser("admin@contoso.com", graphtest.RoleGlobalReader)
+//	pub, _ := public.New(tenant.ClientID, public.WithHTTPClient(tenant.HTTPClient()),
+//		public.WithAuthority(tenant.AuthorityHost+"/"+tenant.TenantID),
+//		public.WithInstanceDiscovery(false))
+//	dc, _ := pub.AcquireTokenByDeviceCode(ctx, []string{tenant.GraphEndpoint + "/.default"})
+//	_ = tenant.ApproveDeviceCode(dc.Result.UserCode, "admin@contoso.com")
+//	res, _ := dc.AuthenticationResult(ctx)
+//
+// MSAL's AcquireTokenInteractive asks for response_mode=form_post, and its
+// local server takes nothing else: its WithOpenURL callback, playing the
+// browser, gets a page whose form it must post to the redirect URI. Other
+// response modes get a 302 to the redirect URI.
 //
 // The package does not import "testing", so that the exporter's --demo mode
 // can use it: NewTenant accepts the small TB interface instead.
@@ -55,6 +92,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -74,7 +112,9 @@ type TB interface {
 type Tenant struct {
 	// TenantID is the directory (tenant) id, a GUID.
 	TenantID string
-	// ClientID is the application (client) id, a GUID.
+	// ClientID is the application (client) id, a GUID. The confidential
+	// client and the public client (device code, interactive sign-in) are
+	// this one app registration, as the exporter's are.
 	ClientID string
 	// ClientSecret is the application's client secret, random per tenant.
 	ClientSecret string
@@ -125,14 +165,33 @@ type Tenant struct {
 	now func() time.Time
 
 	// identity platform
-	tokenLifetime time.Duration
-	tokens        map[string]time.Time // access token → expiry, by the tenant's clock
-	fedToken      string
-	miClientID    string
-	failN         int // token requests still to fail; < 0 = until FailTokens(0, 0)
-	failStatus    int
-	tokenRequests int
-	tokensIssued  int
+	tokenLifetime  time.Duration
+	tokens         map[string]*accessToken // by the token itself
+	fedToken       string
+	miClientID     string
+	spID           string // the object id of the app's service principal, oid of app-only tokens
+	failN          int    // token requests still to fail; < 0 = until FailTokens(0, 0)
+	failStatus     int
+	tokenRequests  int
+	tokensIssued   int
+	grantRequests  map[string]int // token requests by grant type
+	appRoles       []string       // application permissions, the roles of app-only tokens
+	delegatedPerms []string       // admin-consented delegated permissions
+	publicFlows    bool
+
+	// delegated sign-in
+	users          map[string]*User // by lower-case UPN
+	browserUser    string
+	deviceCodes    map[string]*deviceCode // by device_code
+	deviceCodeSeq  int
+	deviceCodeLife time.Duration
+	slowDown       int
+	authCodes      map[string]*authCode         // by code
+	refreshTokens  map[string]*refreshTokenInfo // by the refresh token itself
+	latestRefresh  map[string]string            // lower-case UPN → newest refresh token
+	epoch          int64                        // counts sign-ins and revocations, to order them
+	revokedAt      map[string]int64             // lower-case UPN → epoch of RevokeSignIns
+	interactionAt  map[string]int64             // lower-case UPN → epoch of RequireInteraction
 
 	// graph
 	ops          map[string]map[string]json.RawMessage
@@ -170,7 +229,20 @@ func Start() (*Tenant, error) {
 		closed:         make(chan struct{}),
 		now:            time.Now,
 		tokenLifetime:  time.Hour,
-		tokens:         map[string]time.Time{},
+		tokens:         map[string]*accessToken{},
+		spID:           newGUID(),
+		grantRequests:  map[string]int{},
+		appRoles:       slices.Clone(defaultAppRoles),
+		delegatedPerms: []string{"UserAuthenticationMethod.Read.All"},
+		publicFlows:    true,
+		users:          map[string]*User{},
+		deviceCodes:    map[string]*deviceCode{},
+		deviceCodeLife: 15 * time.Minute,
+		authCodes:      map[string]*authCode{},
+		refreshTokens:  map[string]*refreshTokenInfo{},
+		latestRefresh:  map[string]string{},
+		revokedAt:      map[string]int64{},
+		interactionAt:  map[string]int64{},
 		ops:            map[string]map[string]json.RawMessage{},
 		perPath:        map[string]int{},
 		lastQuery:      map[string]url.Values{},
@@ -292,8 +364,9 @@ func (t *Tenant) RootCAs() *x509.CertPool {
 }
 
 // SetClock sets the tenant's clock (time.Now by default; nil restores it).
-// It decides when access tokens expire, the lastActionDateTime SetStatus
-// writes, and the dates in error bodies. It does not slow down or speed up
+// It decides when access tokens, device codes, authorization codes and
+// refresh tokens expire, the claims iat, nbf and exp, the
+// lastActionDateTime SetStatus writes, and the dates in error bodies. It does not slow down or speed up
 // latency, and MSAL keeps its own cache by the real clock: see
 // SetTokenLifetime.
 func (t *Tenant) SetClock(now func() time.Time) {

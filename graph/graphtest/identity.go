@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -25,13 +26,14 @@ const jwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 const assertionSkew = 5 * time.Minute
 
 // SetTokenLifetime sets the lifetime of the access tokens issued from now
-// on (default 1h): expires_in in the token endpoint's answer, expires_on in
-// the managed identity endpoint's. Graph refuses a token once the tenant's
-// clock passes its expiry.
+// on (default 1h), app-only and delegated: expires_in in the token
+// endpoint's answer, expires_on in the managed identity endpoint's. Graph
+// refuses a token once the tenant's clock passes its expiry.
 //
 // MSAL caches a token only while it has more than 5 minutes left by the
 // real clock, so with a lifetime of 5 minutes or less every
-// AcquireTokenByCredential goes to the token endpoint.
+// AcquireTokenByCredential goes to the token endpoint, and every
+// AcquireTokenSilent of the public client redeems the refresh token.
 func (t *Tenant) SetTokenLifetime(d time.Duration) {
 	t.mu.Lock()
 	t.tokenLifetime = max(d, 0)
@@ -140,10 +142,13 @@ func (t *Tenant) SetManagedIdentityClientID(id string) {
 	t.mu.Unlock()
 }
 
-// FailTokens makes the next n token requests, to the token endpoint and to
-// /msi/token, fail with the HTTP status given (0 means 503) and an error
-// body in the identity platform's shape, whatever credential they carry.
-// n < 0 fails every request until FailTokens(0, 0).
+// FailTokens makes the next n token requests, to the token endpoint (any
+// grant: client credentials, device code polls, authorization code,
+// refresh token) and to /msi/token, fail with the HTTP status given (0
+// means 503) and an error body in the identity platform's shape, whatever
+// credential they carry. n < 0 fails every request until FailTokens(0, 0).
+// The device code and authorize endpoints are not token requests and do
+// not fail. A failed device code poll does not spend the code.
 //
 // MSAL's confidential client does not retry; its managed identity client
 // retries 408, 429, 500, 502, 503 and 504 twice, a second apart, and each
@@ -157,8 +162,9 @@ func (t *Tenant) FailTokens(n int, status int) {
 	t.mu.Unlock()
 }
 
-// TokenRequests returns how many requests the token endpoint and /msi/token
-// received, whatever their outcome.
+// TokenRequests returns how many requests the token endpoint (every grant)
+// and /msi/token received, whatever their outcome; TokenRequestsByGrant
+// splits them.
 func (t *Tenant) TokenRequests() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -186,6 +192,12 @@ func (t *Tenant) serveIdentity(w http.ResponseWriter, r *http.Request) {
 		t.serveOpenIDConfiguration(w, r, segs[0])
 	case len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "token":
 		t.serveToken(w, r, segs[0])
+	case len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "devicecode":
+		t.serveDeviceCode(w, r, segs[0])
+	case len(segs) == 4 && segs[1] == "oauth2" && segs[2] == "v2.0" && segs[3] == "authorize":
+		t.serveAuthorize(w, r, segs[0])
+	case r.URL.Path == "/devicelogin":
+		t.serveDeviceLogin(w, r)
 	default:
 		t.aadError(w, r, http.StatusNotFound, "invalid_request", 90010,
 			fmt.Sprintf("The request is not supported by the simulated identity platform: %s %s.", r.Method, r.URL.Path))
@@ -226,12 +238,13 @@ func (t *Tenant) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 	})
 }
 
-// beginTokenRequest counts a token request and says whether FailTokens
-// wants it to fail, with which status.
-func (t *Tenant) beginTokenRequest() (failStatus int) {
+// beginTokenRequest counts a token request of a grant type and says
+// whether FailTokens wants it to fail, with which status.
+func (t *Tenant) beginTokenRequest(grant string) (failStatus int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.tokenRequests++
+	t.grantRequests[grant]++
 	if t.failN == 0 {
 		return 0
 	}
@@ -259,9 +272,43 @@ func (t *Tenant) failToken(w http.ResponseWriter, r *http.Request, status int) {
 	t.aadError(w, r, status, code, num, desc)
 }
 
-// serveToken is the client credentials grant of the v2.0 token endpoint.
+// Grant types, as TokenRequestsByGrant names them. MSAL sends the device
+// code grant by its short name; RFC 8628's URN is accepted as the same.
+const (
+	// GrantClientCredentials is the confidential client's app-only grant.
+	GrantClientCredentials = "client_credentials"
+	// GrantDeviceCode is the device code poll of the public client.
+	GrantDeviceCode = "device_code"
+	// GrantAuthorizationCode redeems the code of an interactive sign-in.
+	GrantAuthorizationCode = "authorization_code"
+	// GrantRefreshToken is the silent renewal of a delegated token.
+	GrantRefreshToken = "refresh_token"
+	// GrantManagedIdentity counts the requests to /msi/token, which have
+	// no grant_type of their own.
+	GrantManagedIdentity = "managed_identity"
+)
+
+// deviceCodeURN is RFC 8628's name for the device code grant.
+const deviceCodeURN = "urn:ietf:params:oauth:grant-type:device_code"
+
+// serveToken is the v2.0 token endpoint: the client credentials grant of
+// the confidential client and the device code, authorization code and
+// refresh token grants of the public client.
 func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
-	if status := t.beginTokenRequest(); status != 0 {
+	// The form is read first so that the request counts under its grant,
+	// also when FailTokens makes it fail.
+	var f url.Values
+	var formErr error
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		formErr = r.ParseForm()
+		f = r.PostForm
+	}
+	grant := f.Get("grant_type")
+	if grant == deviceCodeURN {
+		grant = GrantDeviceCode
+	}
+	if status := t.beginTokenRequest(grant); status != 0 {
 		t.failToken(w, r, status)
 		return
 	}
@@ -275,29 +322,84 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 			"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
+	if formErr != nil {
 		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded.")
 		return
 	}
-	f := r.PostForm
-	if gt := f.Get("grant_type"); gt != "client_credentials" {
-		if gt == "" {
-			t.aadError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
-		} else {
-			t.aadError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,
-				fmt.Sprintf("The app requested an unsupported grant type '%s'. Only client_credentials is simulated.", gt))
-		}
-		return
+	switch grant {
+	case GrantClientCredentials:
+		t.clientCredentials(w, r, tenant, f)
+	case GrantDeviceCode:
+		t.redeemDeviceCode(w, r, tenant, f)
+	case GrantAuthorizationCode:
+		t.redeemAuthCode(w, r, tenant, f)
+	case GrantRefreshToken:
+		t.redeemRefreshToken(w, r, tenant, f)
+	case "":
+		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
+	default:
+		t.aadError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003, fmt.Sprintf(
+			"The app requested an unsupported grant type '%s'. The simulated tenant knows client_credentials, device_code, authorization_code and refresh_token.", grant))
 	}
-	clientID := f.Get("client_id")
+}
+
+// checkClientID answers false, having written the error, unless the
+// request names this tenant's application.
+func (t *Tenant) checkClientID(w http.ResponseWriter, r *http.Request, clientID string) bool {
 	if clientID == "" {
 		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.")
-		return
+		return false
 	}
 	if !strings.EqualFold(clientID, t.clientID) {
 		t.aadError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf(
 			"Application with identifier '%s' was not found in the directory '%s'.", clientID, t.tenantID))
+		return false
+	}
+	return true
+}
+
+// clientCredential checks the client secret or assertion of a request.
+// required says the grant needs one (a confidential client); without it a
+// missing credential is accepted (a public client). It answers false,
+// having written the error, if the credential is refused; acr is the
+// appidacr claim: "0" none, "1" secret, "2" certificate or federated.
+func (t *Tenant) clientCredential(w http.ResponseWriter, r *http.Request, tenant string, f url.Values, required bool) (acr string, ok bool) {
+	secret, assertion, assertionType := f.Get("client_secret"), f.Get("client_assertion"), f.Get("client_assertion_type")
+	switch {
+	case secret != "" && assertion != "":
+		t.aadError(w, r, http.StatusUnauthorized, "invalid_client", 7000216,
+			"Only one of 'client_secret' and 'client_assertion' may be sent.")
+		return "", false
+	case secret != "":
+		// Never echo the secret, not even a wrong one.
+		if subtle.ConstantTimeCompare([]byte(secret), []byte(t.clientSecret)) != 1 {
+			t.aadError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
+				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", t.clientID))
+			return "", false
+		}
+		return "1", true
+	case assertion != "":
+		if assertionType != jwtBearer {
+			t.aadError(w, r, http.StatusBadRequest, "invalid_request", 7000216, fmt.Sprintf(
+				"'client_assertion_type' must be '%s'.", jwtBearer))
+			return "", false
+		}
+		if status, code, num, desc := t.checkAssertion(assertion, t.authorityHost+"/"+tenant+"/oauth2/v2.0/token"); status != 0 {
+			t.aadError(w, r, status, code, num, desc)
+			return "", false
+		}
+		return "2", true
+	case required:
+		t.aadError(w, r, http.StatusUnauthorized, "invalid_client", 7000218,
+			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+		return "", false
+	}
+	return "0", true
+}
+
+// clientCredentials is the client credentials grant: an app-only token.
+func (t *Tenant) clientCredentials(w http.ResponseWriter, r *http.Request, tenant string, f url.Values) {
+	if !t.checkClientID(w, r, f.Get("client_id")) {
 		return
 	}
 	if !t.scopeOK(f.Get("scope")) {
@@ -306,35 +408,11 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 			f.Get("scope"), t.graphEndpoint))
 		return
 	}
-	secret, assertion, assertionType := f.Get("client_secret"), f.Get("client_assertion"), f.Get("client_assertion_type")
-	switch {
-	case secret != "" && assertion != "":
-		t.aadError(w, r, http.StatusUnauthorized, "invalid_client", 7000216,
-			"Only one of 'client_secret' and 'client_assertion' may be sent.")
-		return
-	case secret != "":
-		// Never echo the secret, not even a wrong one.
-		if subtle.ConstantTimeCompare([]byte(secret), []byte(t.clientSecret)) != 1 {
-			t.aadError(w, r, http.StatusUnauthorized, "invalid_client", 7000215, fmt.Sprintf(
-				"Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", t.clientID))
-			return
-		}
-	case assertion != "":
-		if assertionType != jwtBearer {
-			t.aadError(w, r, http.StatusBadRequest, "invalid_request", 7000216, fmt.Sprintf(
-				"'client_assertion_type' must be '%s'.", jwtBearer))
-			return
-		}
-		if status, code, num, desc := t.checkAssertion(assertion, t.authorityHost+"/"+tenant+"/oauth2/v2.0/token"); status != 0 {
-			t.aadError(w, r, status, code, num, desc)
-			return
-		}
-	default:
-		t.aadError(w, r, http.StatusUnauthorized, "invalid_client", 7000218,
-			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+	acr, ok := t.clientCredential(w, r, tenant, f, true)
+	if !ok {
 		return
 	}
-	token, lifetime := t.issue()
+	token, lifetime := t.issueApp(t.clientID, acr)
 	secs := int64(lifetime / time.Second)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":     "Bearer",
@@ -480,7 +558,7 @@ func (a audience) has(s string) bool {
 // (api-version 2019-08-01), the source MSAL picks when IDENTITY_ENDPOINT
 // and IDENTITY_HEADER are set.
 func (t *Tenant) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
-	if status := t.beginTokenRequest(); status != 0 {
+	if status := t.beginTokenRequest(GrantManagedIdentity); status != 0 {
 		t.failToken(w, r, status)
 		return
 	}
@@ -523,7 +601,7 @@ func (t *Tenant) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
 		}
 		clientID = ua
 	}
-	token, lifetime := t.issue()
+	token, lifetime := t.issueApp(clientID, "2")
 	// expires_on is absolute; take it from the real clock so that MSAL,
 	// which compares it with the real clock, sees the lifetime set, also
 	// when the tenant's clock is elsewhere.
@@ -536,28 +614,15 @@ func (t *Tenant) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// issue makes an access token valid for Graph until the tenant's clock
-// passes now + the token lifetime.
-func (t *Tenant) issue() (string, time.Duration) {
-	token := "gt." + randString(keyAlphabet, 64)
-	now := t.clock()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.tokens) >= 1024 {
-		for k, exp := range t.tokens {
-			if !now.Before(exp) {
-				delete(t.tokens, k)
-			}
-		}
-	}
-	t.tokens[token] = now.Add(t.tokenLifetime)
-	t.tokensIssued++
-	return token, t.tokenLifetime
-}
-
 // aadError writes an error in the identity platform's shape. num 0 leaves
 // out the AADSTS code (the managed identity endpoint's own errors).
 func (t *Tenant) aadError(w http.ResponseWriter, r *http.Request, status int, code string, num int, desc string) {
+	t.aadErrorWith(w, r, status, code, num, desc, nil)
+}
+
+// aadErrorWith is aadError with more fields in the body, such as the
+// suberror of consent_required.
+func (t *Tenant) aadErrorWith(w http.ResponseWriter, r *http.Request, status int, code string, num int, desc string, extra map[string]any) {
 	now := t.clock().UTC()
 	traceID := newGUID()
 	correlationID := r.Header.Get("client-request-id")
@@ -575,6 +640,9 @@ func (t *Tenant) aadError(w http.ResponseWriter, r *http.Request, status int, co
 		desc = fmt.Sprintf("AADSTS%d: %s", num, desc)
 		body["error_codes"] = []int{num}
 		body["error_uri"] = t.authorityHost + "/error?code=" + strconv.Itoa(num)
+	}
+	for k, v := range extra {
+		body[k] = v
 	}
 	body["error_description"] = fmt.Sprintf("%s Trace ID: %s Correlation ID: %s Timestamp: %s", desc, traceID, correlationID, ts)
 	w.Header().Set("x-ms-request-id", traceID)
