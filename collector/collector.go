@@ -62,8 +62,8 @@ type Settings struct {
 	MaxOperations int
 }
 
-// MaxLabelValueLength caps the resource_location, status_detail, type and
-// error_code labels of msgraph_lro_info: Graph puts free text there, and a
+// MaxLabelValueLength caps the resource_location, status_detail, type,
+// error_code and raw_status labels of msgraph_lro_info: Graph puts free text there, and a
 // label is no place for a stack trace.
 const MaxLabelValueLength = 256
 
@@ -373,8 +373,11 @@ func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
 		lvl(e.logger).Log("msg", "cannot fetch operation", "tenant", t.Tenant, "scope", t.Ref.Scope, "operation_id", t.Ref.ID, "err", err)
 		return
 	}
-	if op.Status != op.RawStatus {
+	if op.Status == graph.StatusUnknownFutureValue && !strings.EqualFold(op.RawStatus, graph.StatusUnknownFutureValue) {
 		level.Debug(e.logger).Log("msg", "unrecognised status counted as unknownFutureValue", "tenant", t.Tenant, "operation_id", t.Ref.ID, "status", op.RawStatus)
+	}
+	if op.ProgressError != "" {
+		level.Debug(e.logger).Log("msg", "progress left out", "tenant", t.Tenant, "operation_id", t.Ref.ID, "err", op.ProgressError)
 	}
 	for _, te := range op.TimestampErrors {
 		level.Debug(e.logger).Log("msg", "timestamp left out", "tenant", t.Tenant, "operation_id", t.Ref.ID, "err", te)
@@ -446,7 +449,11 @@ func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *res
 	if op.HasPercentage {
 		add(d.completion, ls.base, op.PercentageComplete/100)
 	}
-	add(d.info, ls.infoFor(clip(op.ResourceLocation), clip(op.StatusDetail), clip(op.Type), clip(op.ErrorCode)), 1)
+	if op.HasValidation {
+		add(d.validationErrors, ls.base, float64(op.ValidationErrors))
+		add(d.validationWarnings, ls.base, float64(op.ValidationWarnings))
+	}
+	add(d.info, ls.infoFor(clip(op.ResourceLocation), clip(op.StatusDetail), clip(op.Type), clip(op.ErrorCode), clip(op.RawStatus)), 1)
 	add(d.lastSuccess, ls.base, unixSeconds(r.fetched))
 }
 

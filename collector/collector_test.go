@@ -309,17 +309,17 @@ msgraph_lro_last_action_age_seconds{` + pw + `} 1.0173593577e+08
 msgraph_lro_last_action_age_seconds{` + imp + `} 1.53579161589774e+07
 msgraph_lro_last_action_age_seconds{` + st + `} 1800
 msgraph_lro_last_action_age_seconds{` + unk + `} 60
-# HELP msgraph_lro_completion_ratio How far the operation has got, 0 to 1 (percentageComplete / 100; SharePoint operations only).
+# HELP msgraph_lro_completion_ratio How far the operation has got, 0 to 1: the kind's percent complete (percentageComplete, percentageCompleted, percentProgress, percentComplete) / 100. Absent for kinds without one, and when Graph sent none or one outside 0 to 100.
 # TYPE msgraph_lro_completion_ratio gauge
 msgraph_lro_completion_ratio{` + st + `} 0.42
-# HELP msgraph_lro_info Always 1; carries the operation's resourceLocation, statusDetail, and for SharePoint operations its type and error code, as labels (each cut to 256 bytes).
+# HELP msgraph_lro_info Always 1; carries the operation's resource location, status detail, type (type, operationType or action), error code and raw_status, the status exactly as Graph sent it, as labels (each cut to 256 bytes).
 # TYPE msgraph_lro_info gauge
-msgraph_lro_info{` + a1 + `,resource_location="",status_detail="",type="",error_code=""} 1
-msgraph_lro_info{` + a2 + `,resource_location="https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/alerts/DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_RolesAssignedOutsidePimAlert",status_detail="",type="",error_code=""} 1
-msgraph_lro_info{` + pw + `,resource_location="",status_detail="",type="",error_code=""} 1
-msgraph_lro_info{` + imp + `,resource_location="https://graph.microsoft.com/beta/industryData/dataConnectors/022da4a0-c239-4b07-abed-08dad8e7a07a",status_detail="",type="",error_code=""} 1
-msgraph_lro_info{` + st + `,resource_location="",status_detail="",type="contentTypeCopy",error_code=""} 1
-msgraph_lro_info{` + unk + `,resource_location="",status_detail="",type="",error_code=""} 1
+msgraph_lro_info{` + a1 + `,resource_location="",status_detail="",type="",error_code="",raw_status="running"} 1
+msgraph_lro_info{` + a2 + `,resource_location="https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/alerts/DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_RolesAssignedOutsidePimAlert",status_detail="",type="",error_code="",raw_status="succeeded"} 1
+msgraph_lro_info{` + pw + `,resource_location="",status_detail="",type="",error_code="",raw_status="running"} 1
+msgraph_lro_info{` + imp + `,resource_location="https://graph.microsoft.com/beta/industryData/dataConnectors/022da4a0-c239-4b07-abed-08dad8e7a07a",status_detail="",type="",error_code="",raw_status="succeeded"} 1
+msgraph_lro_info{` + st + `,resource_location="",status_detail="",type="contentTypeCopy",error_code="",raw_status="running"} 1
+msgraph_lro_info{` + unk + `,resource_location="",status_detail="",type="",error_code="",raw_status="paused"} 1
 # HELP msgraph_lro_up 1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.
 # TYPE msgraph_lro_up gauge
 msgraph_lro_up{` + a1 + `} 1

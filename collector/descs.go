@@ -9,6 +9,7 @@ type descs struct {
 
 	status, created, lastAction, age, lastActionAge, completion *prometheus.Desc
 	info, up, lastSuccess, operations, scrapeDuration           *prometheus.Desc
+	validationErrors, validationWarnings                        *prometheus.Desc
 	overLimit, discoverySuccess, discoveryErrors, discovered    *prometheus.Desc
 }
 
@@ -35,11 +36,17 @@ func newDescs(static []string) descs {
 			"Seconds since the operation last did something: high for an operation still running means it is stuck.",
 			base, nil),
 		completion: prometheus.NewDesc("msgraph_lro_completion_ratio",
-			"How far the operation has got, 0 to 1 (percentageComplete / 100; SharePoint operations only).",
+			"How far the operation has got, 0 to 1: the kind's percent complete (percentageComplete, percentageCompleted, percentProgress, percentComplete) / 100. Absent for kinds without one, and when Graph sent none or one outside 0 to 100.",
 			base, nil),
 		info: prometheus.NewDesc("msgraph_lro_info",
-			"Always 1; carries the operation's resourceLocation, statusDetail, and for SharePoint operations its type and error code, as labels (each cut to 256 bytes).",
-			with("resource_location", "status_detail", "type", "error_code"), nil),
+			"Always 1; carries the operation's resource location, status detail, type (type, operationType or action), error code and raw_status, the status exactly as Graph sent it, as labels (each cut to 256 bytes).",
+			with("resource_location", "status_detail", "type", "error_code", "raw_status"), nil),
+		validationErrors: prometheus.NewDesc("msgraph_lro_validation_errors",
+			"Validation errors the operation reports (industryData file validation: its errors), whatever its status: a succeeded validation can carry some.",
+			base, nil),
+		validationWarnings: prometheus.NewDesc("msgraph_lro_validation_warnings",
+			"Validation warnings the operation reports (industryData file validation: its warnings).",
+			base, nil),
 		up: prometheus.NewDesc("msgraph_lro_up",
 			"1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.",
 			base, nil),
@@ -57,12 +64,12 @@ func newDescs(static []string) descs {
 			nil, nil),
 		discoverySuccess: prometheus.NewDesc("msgraph_lro_discovery_last_success_timestamp_seconds",
 			"When the discovery job last listed its collection successfully, in Unix seconds.",
-			[]string{"tenant", "scope", "site"}, nil),
+			[]string{"tenant", "scope", "site", "list"}, nil),
 		discoveryErrors: prometheus.NewDesc("msgraph_lro_discovery_errors_total",
 			"Listings of the discovery job that failed.",
-			[]string{"tenant", "scope", "site"}, nil),
+			[]string{"tenant", "scope", "site", "list"}, nil),
 		discovered: prometheus.NewDesc("msgraph_lro_discovery_operations",
 			"Operations the discovery job's latest listing found and keeps watching (after retention).",
-			[]string{"tenant", "scope", "site"}, nil),
+			[]string{"tenant", "scope", "site", "list"}, nil),
 	}
 }

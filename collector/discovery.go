@@ -14,13 +14,16 @@ import (
 
 // Lister lists the operations of a collection; *graph.Client is one.
 type Lister interface {
-	Discover(ctx context.Context, scope, site string) ([]graph.Discovered, error)
+	// Discover lists the operations of of.Scope under the parents of
+	// names (of.Site, of.List, …).
+	Discover(ctx context.Context, of graph.OperationRef) ([]graph.Discovered, error)
 }
 
 // Job is a discovery job: list a collection every Interval and watch what
 // it holds.
 type Job struct {
 	Tenant, Scope, Site string
+	List                string // siteLists: the list under Site
 	Interval            time.Duration
 	// Retention: a succeeded or failed operation whose last action is
 	// older is no longer watched, so that series stay bounded.
@@ -28,7 +31,12 @@ type Job struct {
 	Labels    map[string]string
 }
 
-func (j Job) id() [3]string { return [3]string{j.Tenant, j.Scope, j.Site} }
+func (j Job) id() [4]string { return [4]string{j.Tenant, j.Scope, j.Site, j.List} }
+
+// of is what the job lists.
+func (j Job) of() graph.OperationRef {
+	return graph.OperationRef{Scope: j.Scope, Site: j.Site, List: j.List}
+}
 
 // job is a running discovery job and what it found.
 type job struct {
@@ -48,7 +56,7 @@ func (j *job) targets() []Target {
 func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	lv := []string{j.Tenant, j.Scope, j.Site}
+	lv := []string{j.Tenant, j.Scope, j.Site, j.List}
 	ch <- prometheus.MustNewConstMetric(d.discoveryErrors, prometheus.CounterValue, j.errors, lv...)
 	ch <- prometheus.MustNewConstMetric(d.discovered, prometheus.GaugeValue, float64(len(j.found)), lv...)
 	if !j.lastSuccess.IsZero() {
@@ -57,14 +65,14 @@ func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
 }
 
 // Discover replaces the running discovery jobs. A job that stays (same
-// tenant, scope and site) keeps what it found until its next listing, so a
+// tenant, scope, site and list) keeps what it found until its next listing, so a
 // config reload does not make discovered operations blink out.
 func (e *Exporter) Discover(jobs []Job) { e.configure(nil, &jobs) }
 
 // keepFindings makes the jobs to run, each carrying over what the job of
-// the same tenant, scope and site found before.
+// the same tenant, scope, site and list found before.
 func keepFindings(old []*job, jobs []Job) []*job {
-	prev := make(map[[3]string]*job, len(old))
+	prev := make(map[[4]string]*job, len(old))
 	for _, j := range old {
 		prev[j.id()] = j
 	}
@@ -146,7 +154,7 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 		err   = errNoLister
 	)
 	if l != nil {
-		found, err = l.Discover(ctx, j.Scope, j.Site)
+		found, err = l.Discover(ctx, j.of())
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // stopped: a reload or shutdown, not a failure
@@ -156,7 +164,7 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 		j.mu.Lock()
 		j.errors++
 		j.mu.Unlock()
-		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "err", err)
+		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "err", err)
 		return
 	}
 	e.mu.Lock()
@@ -185,7 +193,7 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 	j.mu.Lock()
 	j.found = targets
 	j.mu.Unlock()
-	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "found", len(found), "watched", len(targets))
+	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "found", len(found), "watched", len(targets))
 	e.mu.Lock()
 	e.rebuild()
 	e.mu.Unlock()

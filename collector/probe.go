@@ -15,7 +15,7 @@ import (
 )
 
 // probeParams are the parameters /probe takes; any other is refused.
-var probeParams = []string{"tenant", "scope", "id", "user", "site"}
+var probeParams = append([]string{"tenant", "scope", "id"}, graph.ParentKeys...)
 
 var (
 	// probeDescs are the descriptions of a probed operation's series: the
@@ -33,7 +33,7 @@ var (
 func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, error) {
 	for k, v := range q {
 		if !slices.Contains(probeParams, k) {
-			return Target{}, fmt.Errorf("unknown parameter %q; /probe takes tenant, scope, id, and user or site", k)
+			return Target{}, fmt.Errorf("unknown parameter %q; /probe takes tenant, scope, id, and the scope's parents (%s)", k, strings.Join(graph.ParentKeys, ", "))
 		}
 		if len(v) != 1 {
 			return Target{}, fmt.Errorf("parameter %q given %d times", k, len(v))
@@ -45,7 +45,7 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 		}
 		return ""
 	}
-	tenant, scope, id, user, site := get("tenant"), get("scope"), get("id"), get("user"), get("site")
+	tenant, scope, id := get("tenant"), get("scope"), get("id")
 	switch {
 	case tenant == "":
 		return Target{}, fmt.Errorf("missing parameter tenant")
@@ -58,25 +58,40 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 	case id == "":
 		return Target{}, fmt.Errorf("missing parameter id")
 	}
-	for _, p := range []struct{ name, value, scope string }{
-		{"id", id, scope}, {"user", user, graph.ScopeAuthenticationMethods}, {"site", site, graph.ScopeSites},
-	} {
+	if err := graph.CheckSegment(id); err != nil {
+		return Target{}, fmt.Errorf("parameter id %w", err)
+	}
+	k := graph.LookupKind(scope)
+	ref := graph.OperationRef{Scope: scope, ID: id}
+	for _, p := range graph.ParentKeys {
+		v := get(p)
 		switch {
-		case p.value == "" && scope == p.scope:
-			return Target{}, fmt.Errorf("missing parameter %s, which scope %s needs", p.name, scope)
-		case p.value != "" && scope != p.scope:
-			return Target{}, fmt.Errorf("parameter %s is only for scope %s", p.name, p.scope)
-		case p.value != "":
-			if err := graph.CheckSegment(p.value); err != nil {
-				return Target{}, fmt.Errorf("parameter %s %w", p.name, err)
+		case v == "" && k.HasParent(p):
+			return Target{}, fmt.Errorf("missing parameter %s, which scope %s needs", p, scope)
+		case v != "" && !k.HasParent(p):
+			return Target{}, fmt.Errorf("parameter %s is only for scope %s", p, strings.Join(scopesWith(p), " or "))
+		case v != "":
+			if err := graph.CheckSegment(v); err != nil {
+				return Target{}, fmt.Errorf("parameter %s %w", p, err)
 			}
+			ref.SetParent(p, v)
 		}
 	}
-	ref := graph.OperationRef{Scope: scope, ID: id, User: user, Site: site}
 	if err := fetchers[tenant].Readable(ref); err != nil {
 		return Target{}, err
 	}
 	return Target{Tenant: tenant, Ref: ref, Source: SourceProbe}, nil
+}
+
+// scopesWith lists the scopes whose kind has the parent key.
+func scopesWith(key string) []string {
+	var out []string
+	for _, k := range graph.Kinds {
+		if k.HasParent(key) {
+			out = append(out, k.Scope)
+		}
+	}
+	return out
 }
 
 // probeScopes are the scopes /probe takes: all but custom, which needs a

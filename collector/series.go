@@ -47,7 +47,7 @@ type labelSet struct {
 }
 
 type infoPairs struct {
-	values [4]string // resource_location, status_detail, type, error_code
+	values [5]string // resource_location, status_detail, type, error_code, raw_status
 	pairs  []*dto.LabelPair
 }
 
@@ -81,8 +81,8 @@ func newLabelSet(pool pairPool, names, values []string) *labelSet {
 // infoNames are msgraph_lro_info's own labels; most operations have them
 // all empty, so the empty pairs are shared by all.
 var (
-	infoNames  = [4]string{"resource_location", "status_detail", "type", "error_code"}
-	emptyPairs = func() (p [4]*dto.LabelPair) {
+	infoNames  = [5]string{"resource_location", "status_detail", "type", "error_code", "raw_status"}
+	emptyPairs = func() (p [5]*dto.LabelPair) {
 		for i, n := range infoNames {
 			p[i] = labelPair(n, "")
 		}
@@ -92,12 +92,12 @@ var (
 
 // infoFor returns the msgraph_lro_info pairs for these values, rebuilt
 // only when they change.
-func (ls *labelSet) infoFor(resourceLocation, statusDetail, typ, errorCode string) []*dto.LabelPair {
-	v := [4]string{resourceLocation, statusDetail, typ, errorCode}
+func (ls *labelSet) infoFor(resourceLocation, statusDetail, typ, errorCode, rawStatus string) []*dto.LabelPair {
+	v := [5]string{resourceLocation, statusDetail, typ, errorCode, rawStatus}
 	if p := ls.info.Load(); p != nil && p.values == v {
 		return p.pairs
 	}
-	var extra [4]*dto.LabelPair
+	var extra [5]*dto.LabelPair
 	for i, n := range infoNames {
 		if extra[i] = emptyPairs[i]; v[i] != "" {
 			extra[i] = labelPair(n, v[i])
@@ -130,4 +130,4 @@ func (s *sample) Write(out *dto.Metric) error {
 }
 
 // maxSamples is the most series one operation has.
-const maxSamples = 13
+const maxSamples = 15

@@ -466,7 +466,7 @@ func (o *soakOp) set(tn *graphtest.Tenant, status, created, lastAction string) {
 	} else {
 		fields["lastActionDateTime"] = lastAction
 	}
-	if o.ref.Rich() {
+	if o.ref.Kind().Progress != "" {
 		fields["percentageComplete"] = 50
 	}
 	tn.SetOperation(o.ref.URLPath(), fields)
@@ -503,7 +503,7 @@ func (o *soakOp) check(t *testing.T, mfs map[string]*dto.MetricFamily) {
 		}
 		return 0, false
 	}
-	want := graph.NormalizeStatus(o.status)
+	want := o.ref.Kind().Normalize(o.status)
 	if v, ok := value("msgraph_lro_status", "status", want); !ok || v != 1 {
 		t.Errorf("%s %s: status %s shows %v (present %v), Graph says %q", o.tenant, o.ref.ID, want, v, ok, o.status)
 	}
@@ -519,7 +519,7 @@ func (o *soakOp) check(t *testing.T, mfs map[string]*dto.MetricFamily) {
 			t.Errorf("%s %s: %s = %v (present %v), want %v", o.tenant, o.ref.ID, ts.name, v, ok, ts.want)
 		}
 	}
-	if o.ref.Rich() {
+	if o.ref.Kind().Progress != "" {
 		if v, ok := value("msgraph_lro_completion_ratio"); !ok || v != 0.5 {
 			t.Errorf("%s %s: completion ratio %v (present %v), want 0.5", o.tenant, o.ref.ID, v, ok)
 		}

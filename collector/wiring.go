@@ -129,11 +129,14 @@ func SignInProblems(clients map[string]*graph.Client) map[string]error {
 	return out
 }
 
+// A Graph client lists: discovery asks it through Lister.
+var _ Lister = (*graph.Client)(nil)
+
 // JobsFromConfig lists the discovery jobs a config names.
 func JobsFromConfig(cfg *config.Config) []Job {
 	jobs := make([]Job, 0, len(cfg.Discovery))
 	for _, d := range cfg.Discovery {
-		jobs = append(jobs, Job{Tenant: d.Tenant, Scope: d.Scope, Site: d.Site, Interval: d.Interval, Retention: d.Retention, Labels: d.Labels})
+		jobs = append(jobs, Job{Tenant: d.Tenant, Scope: d.Scope, Site: d.Site, List: d.List, Interval: d.Interval, Retention: d.Retention, Labels: d.Labels})
 	}
 	return jobs
 }

@@ -160,8 +160,13 @@ type Operation struct {
 	Tenant string `yaml:"tenant"`
 	Scope  string `yaml:"scope"`
 	ID     string `yaml:"id"`
-	User   string `yaml:"user"`
-	Site   string `yaml:"site"`
+	// Parents, as the scope's kind names them (graph.Kinds).
+	User       string `yaml:"user"`
+	Site       string `yaml:"site"`
+	List       string `yaml:"list"`
+	Team       string `yaml:"team"`
+	Connection string `yaml:"connection"`
+	Case       string `yaml:"case"`
 	// URL is a pasted Graph URL (a Location header, say), which gives the
 	// scope and identifying fields instead of scope, id, user and site.
 	URL string `yaml:"url"`
@@ -181,7 +186,7 @@ type Operation struct {
 }
 
 // Discovery scopes: the collections Graph lists operations in.
-var DiscoveryScopes = []string{graph.ScopeIndustryData, graph.ScopeSites, graph.ScopeRoleManagementAlerts}
+var DiscoveryScopes = graph.ListedScopes
 
 // Defaults of a discovery job.
 const (
@@ -195,10 +200,12 @@ const (
 // Discovery is a job that finds operations by listing a collection.
 type Discovery struct {
 	Tenant string `yaml:"tenant"`
-	// Scope is industryData, sites or roleManagementAlerts.
+	// Scope is one of DiscoveryScopes.
 	Scope string `yaml:"scope"`
-	// Site is the site id, for scope sites.
+	// Site is the site id, for scopes sites and siteLists; List the list
+	// id, for siteLists.
 	Site string `yaml:"site"`
+	List string `yaml:"list"`
 	// Interval between two listings; DefaultDiscoveryInterval when absent.
 	Interval time.Duration `yaml:"interval"`
 	// Retention: a succeeded or failed operation whose last action is older

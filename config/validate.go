@@ -39,7 +39,7 @@ var credentialKeys = []string{"client_secret", "client_secret_file", "client_cer
 // reservedLabels are the label names the exporter itself sets.
 var reservedLabels = map[string]bool{
 	"tenant": true, "scope": true, "operation_id": true, "name": true, "status": true,
-	"resource_location": true, "status_detail": true, "type": true, "error_code": true,
+	"resource_location": true, "status_detail": true, "type": true, "error_code": true, "raw_status": true,
 }
 
 var (
@@ -133,14 +133,14 @@ func (v *validator) validate() error {
 		}
 		series[id] = seenOp{i, o.Line}
 	}
-	jobs := map[[3]string]int{}
+	jobs := map[[4]string]int{}
 	for i := range v.cfg.Discovery {
 		d := &v.cfg.Discovery[i]
 		f := v.section(d)
 		if err := v.discovery(i, d, f); err != nil {
 			return err
 		}
-		k := [3]string{d.Tenant, d.Scope, d.Site}
+		k := [4]string{d.Tenant, d.Scope, d.Site, d.List}
 		if prev, ok := jobs[k]; ok {
 			return v.errorf(f.line("scope", d.Line), discoveryWhere(i, d), "scope",
 				"duplicate of discovery[%d] (line %d)", prev, v.cfg.Discovery[prev].Line)
@@ -190,15 +190,8 @@ func (v *validator) discovery(i int, d *Discovery, f fields) error {
 	if !slices.Contains(DiscoveryScopes, d.Scope) {
 		return fail("scope", "%q is not one of %s", d.Scope, strings.Join(DiscoveryScopes, ", "))
 	}
-	switch {
-	case d.Scope == graph.ScopeSites && d.Site == "":
-		return fail("site", "is required with scope sites")
-	case d.Scope != graph.ScopeSites && d.Site != "":
-		return fail("site", "is only valid with scope sites")
-	case d.Site != "":
-		if err := graph.CheckSegment(d.Site); err != nil {
-			return fail("site", "%s", err)
-		}
+	if err := parents(graph.LookupKind(d.Scope), map[string]string{graph.KeySite: d.Site, graph.KeyList: d.List}, fail); err != nil {
+		return err
 	}
 	if !f.has("interval") {
 		d.Interval = DefaultDiscoveryInterval
@@ -615,9 +608,12 @@ func (v *validator) operation(i int, o *Operation, f fields) error {
 	}
 
 	if o.URL != "" {
-		for _, k := range []struct{ key, val string }{{"id", o.ID}, {"user", o.User}, {"site", o.Site}} {
-			if k.val != "" {
-				return fail(k.key, "must not be set together with url")
+		if o.ID != "" {
+			return fail("id", "must not be set together with url")
+		}
+		for _, k := range graph.ParentKeys {
+			if o.parent(k) != "" {
+				return fail(k, "must not be set together with url")
 			}
 		}
 		// Checked here too, because graph.ParseOperationURL's errors quote
@@ -656,28 +652,77 @@ func (v *validator) operation(i int, o *Operation, f fields) error {
 		if err := graph.CheckSegment(o.ID); err != nil {
 			return fail("id", "%s", err)
 		}
-		for _, s := range []struct{ key, val, scope string }{
-			{"user", o.User, graph.ScopeAuthenticationMethods},
-			{"site", o.Site, graph.ScopeSites},
-		} {
-			switch {
-			case o.Scope == s.scope && s.val == "":
-				return fail(s.key, "is required with scope %s", s.scope)
-			case o.Scope != s.scope && s.val != "":
-				return fail(s.key, "is only valid with scope %s", s.scope)
-			case s.val != "":
-				if err := graph.CheckSegment(s.val); err != nil {
-					return fail(s.key, "%s", err)
-				}
-			}
+		k := graph.LookupKind(o.Scope)
+		given := map[string]string{}
+		for _, p := range graph.ParentKeys {
+			given[p] = o.parent(p)
 		}
-		o.Ref = graph.OperationRef{Scope: o.Scope, ID: o.ID, User: o.User, Site: o.Site}
+		if err := parents(k, given, fail); err != nil {
+			return err
+		}
+		o.Ref = graph.OperationRef{Scope: o.Scope, ID: o.ID}
+		for _, p := range k.Parents {
+			o.Ref.SetParent(p, given[p])
+		}
 	}
 
 	if err := v.credential(o, t, f, where); err != nil {
 		return err
 	}
 	return v.labels(o.Labels, f, o.Line, where)
+}
+
+// parents checks the parent keys given (key → value, "" for absent)
+// against the ones the kind needs: each of its own is required, any other
+// refused.
+func parents(k *graph.Kind, given map[string]string, fail func(key, format string, args ...any) error) error {
+	for _, p := range graph.ParentKeys {
+		v, ok := given[p]
+		if !ok {
+			continue
+		}
+		switch {
+		case k.HasParent(p) && v == "":
+			return fail(p, "is required with scope %s", k.Scope)
+		case !k.HasParent(p) && v != "":
+			return fail(p, "is only valid with scope %s", strings.Join(scopesWith(p), " or "))
+		case v != "":
+			if err := graph.CheckSegment(v); err != nil {
+				return fail(p, "%s", err)
+			}
+		}
+	}
+	return nil
+}
+
+// scopesWith lists the scopes whose kind has the parent key.
+func scopesWith(key string) []string {
+	var out []string
+	for _, k := range graph.Kinds {
+		if k.HasParent(key) {
+			out = append(out, k.Scope)
+		}
+	}
+	return out
+}
+
+// parent is the operation's value for a parent key.
+func (o *Operation) parent(key string) string {
+	switch key {
+	case graph.KeyUser:
+		return o.User
+	case graph.KeySite:
+		return o.Site
+	case graph.KeyList:
+		return o.List
+	case graph.KeyTeam:
+		return o.Team
+	case graph.KeyConnection:
+		return o.Connection
+	case graph.KeyCase:
+		return o.Case
+	}
+	return ""
 }
 
 // credential checks that the tenant has the credential Graph accepts for

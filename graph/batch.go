@@ -233,7 +233,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
 		b := innerBody(r.Body)
 		if r.Status == http.StatusOK {
-			op, err := DecodeOperation(b)
+			op, err := DecodeOperationOf(refs[i].Scope, b)
 			each(i, op, err)
 			continue
 		}

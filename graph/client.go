@@ -23,11 +23,8 @@ import (
 const MaxBodyBytes = 1 << 20
 
 // selectFields are the fields of a longRunningOperation we use; asking for
-// just these keeps answers small.
-const (
-	selectFields     = "id,createdDateTime,lastActionDateTime,resourceLocation,status,statusDetail"
-	selectRichFields = selectFields + ",percentageComplete,type,error"
-)
+// just these keeps answers small. Each kind says what it selects.
+const selectFields = "id,createdDateTime,lastActionDateTime,resourceLocation,status,statusDetail"
 
 // ClientOptions configures a Client for one tenant.
 type ClientOptions struct {
@@ -173,11 +170,7 @@ func (c *Client) OperationURL(ref OperationRef) (*url.URL, error) {
 		return nil, fmt.Errorf("operation path: %w", err)
 	}
 	q := ref.RawQuery
-	if ref.Scope != ScopeCustom && !strings.Contains(q, "$select=") {
-		sel := selectFields
-		if ref.Rich() {
-			sel = selectRichFields
-		}
+	if sel := ref.Kind().Select; sel != "" && !strings.Contains(q, "$select=") {
 		if q != "" {
 			q += "&"
 		}
@@ -198,7 +191,7 @@ func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation
 	if err != nil {
 		return nil, err
 	}
-	return DecodeOperation(body)
+	return DecodeOperationOf(ref.Scope, body)
 }
 
 // get sends one GET to Graph and returns the body of a 200.

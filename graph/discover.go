@@ -25,28 +25,31 @@ type Discovered struct {
 // alertsFilter is the filter Graph requires to list role management alerts.
 const alertsFilter = "scopeId eq '/' and scopeType eq 'DirectoryRole'"
 
-// Discover lists the operations of a collection: every industryData
-// operation, every operation of a SharePoint site, or the refresh operation
-// of every directory role management alert. It follows @odata.nextLink
-// only on the tenant's own Graph host, and at most MaxPages pages.
-func (c *Client) Discover(ctx context.Context, scope, site string) ([]Discovered, error) {
-	var (
-		path  string
-		query = url.Values{}
-	)
-	switch scope {
-	case ScopeIndustryData:
-		path = "/beta/external/industryData/operations"
-		query.Set("$select", selectFields)
-	case ScopeSites:
-		path = "/v1.0/sites/" + escapeSegment(site) + "/operations"
-		query.Set("$select", selectRichFields)
-	case ScopeRoleManagementAlerts:
+// Discover lists the operations of a collection: every operation of a
+// kind that Graph lists (Kind.Lists) under the parents that of names
+// (of.Scope, and of.Site and the like), or the refresh operation of every
+// directory role management alert. It follows @odata.nextLink only on the
+// tenant's own Graph host, and at most MaxPages pages.
+func (c *Client) Discover(ctx context.Context, of OperationRef) ([]Discovered, error) {
+	k := of.Kind()
+	if !k.Lists {
+		return nil, fmt.Errorf("scope %q cannot be listed", of.Scope)
+	}
+	scope := of.Scope
+	for _, p := range k.Parents {
+		if err := CheckSegment(of.Parent(p)); err != nil {
+			return nil, fmt.Errorf("%s %s", p, err)
+		}
+	}
+	query := url.Values{}
+	path := k.build(k.Version, of, true)
+	if k.Select != "" {
+		query.Set("$select", k.Select)
+	}
+	if scope == ScopeRoleManagementAlerts {
 		path = "/beta/identityGovernance/roleManagementAlerts/alerts"
 		query.Set("$filter", alertsFilter)
 		query.Set("$select", "id")
-	default:
-		return nil, fmt.Errorf("scope %q cannot be listed", scope)
 	}
 	u, err := url.Parse(c.endpoint.String() + path)
 	if err != nil {
@@ -56,12 +59,12 @@ func (c *Client) Discover(ctx context.Context, scope, site string) ([]Discovered
 
 	var found []Discovered
 	for page := 1; ; page++ {
-		items, next, err := c.listPage(ctx, u)
+		items, next, err := c.listPage(ctx, u, of.NeedsDelegated())
 		if err != nil {
 			return nil, err
 		}
 		for _, raw := range items {
-			if d, ok := discovered(scope, site, raw); ok {
+			if d, ok := discovered(of, raw); ok {
 				found = append(found, d)
 			}
 		}
@@ -89,8 +92,8 @@ type listAnswer struct {
 }
 
 // listPage reads one page of a collection.
-func (c *Client) listPage(ctx context.Context, u *url.URL) ([]json.RawMessage, string, error) {
-	a, err := c.send(ctx, http.MethodGet, u, nil, false) // lists need the application's own permission
+func (c *Client) listPage(ctx context.Context, u *url.URL, delegated bool) ([]json.RawMessage, string, error) {
+	a, err := c.send(ctx, http.MethodGet, u, nil, delegated)
 	if err != nil {
 		return nil, "", err
 	}
@@ -106,19 +109,23 @@ func (c *Client) listPage(ctx context.Context, u *url.URL) ([]json.RawMessage, s
 
 // discovered turns one list item into an operation to watch; items without
 // a usable id are skipped.
-func discovered(scope, site string, raw json.RawMessage) (Discovered, bool) {
-	if scope == ScopeRoleManagementAlerts {
+func discovered(of OperationRef, raw json.RawMessage) (Discovered, bool) {
+	if of.Scope == ScopeRoleManagementAlerts {
 		var alert struct {
 			ID string `json:"id"`
 		}
 		if json.Unmarshal(raw, &alert) != nil || CheckSegment(alert.ID) != nil {
 			return Discovered{}, false
 		}
-		return Discovered{Ref: OperationRef{Scope: scope, ID: "refresh:" + alert.ID}}, true
+		return Discovered{Ref: OperationRef{Scope: of.Scope, ID: "refresh:" + alert.ID}}, true
 	}
-	op, err := DecodeOperation(raw)
+	op, err := DecodeOperationOf(of.Scope, raw)
 	if err != nil || CheckSegment(op.ID) != nil {
 		return Discovered{}, false
 	}
-	return Discovered{Ref: OperationRef{Scope: scope, ID: op.ID, Site: site}, Op: op}, true
+	ref := OperationRef{Scope: of.Scope, ID: op.ID}
+	for _, p := range of.Kind().Parents {
+		ref.SetParent(p, of.Parent(p))
+	}
+	return Discovered{Ref: ref, Op: op}, true
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -26,16 +28,11 @@ var Statuses = []string{StatusNotStarted, StatusRunning, StatusSucceeded, Status
 // Terminal reports whether a status never changes again.
 func Terminal(status string) bool { return status == StatusSucceeded || status == StatusFailed }
 
-// NormalizeStatus maps a status Graph sent to one of Statuses: an
-// unrecognised value (Graph may add some) counts as unknownFutureValue.
-func NormalizeStatus(s string) string {
-	for _, k := range Statuses {
-		if strings.EqualFold(s, k) {
-			return k
-		}
-	}
-	return StatusUnknownFutureValue
-}
+// NormalizeStatus maps a status Graph sent to one of Statuses by the union
+// of every kind's vocabulary (completed is succeeded, inProgress running,
+// …): an unrecognised value (Graph may add some) counts as
+// unknownFutureValue.
+func NormalizeStatus(s string) string { return customKind.Normalize(s) }
 
 // Operation is what the exporter keeps of one long-running operation.
 // Zero times mean Graph gave no readable timestamp.
@@ -47,27 +44,53 @@ type Operation struct {
 	LastActionDateTime time.Time
 	ResourceLocation   string
 	StatusDetail       string
-	// Rich operations (SharePoint) only; HasPercentage says whether Graph
-	// sent percentageComplete. Of error, only the code is kept: a message
-	// is free text, no label value.
+	// HasPercentage says whether Graph sent a readable percent complete
+	// (the kind's progress field: percentageComplete, percentProgress, …),
+	// 0 to 100. Of error, only the code is kept: a message is free text,
+	// no label value.
 	HasPercentage      bool
 	PercentageComplete float64
 	Type               string
 	ErrorCode          string
-	// TimestampErrors names the timestamps that could not be read.
+	// HasValidation says the answer carried errors or warnings arrays
+	// (industryData's file validation): ValidationErrors and
+	// ValidationWarnings count their entries, whatever the status.
+	HasValidation      bool
+	ValidationErrors   int
+	ValidationWarnings int
+	// TimestampErrors names the timestamps that could not be read;
+	// ProgressError says why a progress field was left out.
 	TimestampErrors []string
+	ProgressError   string
 }
 
 // ErrNoStatus is returned for a body that is JSON but carries no status.
 var ErrNoStatus = errors.New("operation has no status")
 
-// DecodeOperation reads one operation from a Graph response body. It is
-// lenient where Graph is untidy: each member is read on its own, and one
-// that is null, absent or of an unexpected type is left out without
-// costing the others; an unreadable timestamp is left out and noted. It
+// DecodeOperation reads one operation of any kind (custom): the union of
+// the table's vocabularies and fields.
+func DecodeOperation(body []byte) (*Operation, error) { return customKind.Decode(body) }
+
+// DecodeOperationOf reads one operation of the scope's kind.
+func DecodeOperationOf(scope string, body []byte) (*Operation, error) {
+	return LookupKind(scope).Decode(body)
+}
+
+// Fields the custom kind tries, in order, where a kind names one.
+var (
+	anyProgress = []string{"percentageComplete", "percentageCompleted", "percentProgress", "percentComplete"}
+	anyType     = []string{"type", "operationType", "action"}
+	anyLocation = []string{"resourceLocation", "targetResourceLocation"}
+)
+
+// Decode reads one operation from a Graph response body. It is lenient
+// where Graph is untidy: each member is read on its own, and one that is
+// null, absent or of an unexpected type is left out without costing the
+// others; an unreadable timestamp or progress is left out and noted. It
 // fails only where nothing useful is left: a body that is not a JSON
-// object, or one without a string status.
-func DecodeOperation(body []byte) (*Operation, error) {
+// object, or one without a status (a string, or for Universal Print an
+// object with a string state).
+func (k *Kind) Decode(body []byte) (*Operation, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, errors.New("empty response body")
@@ -84,22 +107,81 @@ func DecodeOperation(body []byte) (*Operation, error) {
 		raw, ok := m[key]
 		return v, ok && json.Unmarshal(raw, &v) == nil
 	}
-	status, _ := str("status")
+	first := func(keys []string) string {
+		for _, key := range keys {
+			if v, _ := str(key); v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	custom := k == customKind
+	status, isString := str("status")
+	var detail string
+	if !isString && (k.StatusObject || custom) {
+		// Universal Print: {"state": "succeeded", "description": "…"}.
+		var obj struct {
+			State       any `json:"state"`
+			Description any `json:"description"`
+		}
+		if raw, ok := m["status"]; ok && json.Unmarshal(raw, &obj) == nil {
+			status, _ = obj.State.(string)
+			detail, _ = obj.Description.(string)
+		}
+	}
 	if status == "" {
 		return nil, ErrNoStatus
 	}
-	op := &Operation{RawStatus: status, Status: NormalizeStatus(status)}
+	op := &Operation{RawStatus: status, Status: k.Normalize(status)}
 	op.ID, _ = str("id")
-	op.ResourceLocation, _ = str("resourceLocation")
 	op.StatusDetail, _ = str("statusDetail")
-	op.Type, _ = str("type")
-	var pct float64
-	if raw, ok := m["percentageComplete"]; ok && json.Unmarshal(raw, &pct) == nil && !bytes.Equal(raw, []byte("null")) {
-		op.HasPercentage, op.PercentageComplete = true, pct
+	if op.StatusDetail == "" {
+		op.StatusDetail = detail
+	}
+	switch {
+	case custom:
+		op.ResourceLocation, op.Type = first(anyLocation), first(anyType)
+	default:
+		loc := k.LocationField
+		if loc == "" {
+			loc = "resourceLocation"
+		}
+		op.ResourceLocation, _ = str(loc)
+		if k.TypeField != "" {
+			op.Type, _ = str(k.TypeField)
+		}
+	}
+	progress := []string{k.Progress}
+	if custom {
+		progress = anyProgress
+	}
+	for _, key := range progress {
+		raw, ok := m[key]
+		if key == "" || !ok || bytes.Equal(raw, []byte("null")) {
+			continue
+		}
+		pct, err := readPercent(raw)
+		if err != nil {
+			op.ProgressError = key + ": " + err.Error()
+		} else {
+			op.HasPercentage, op.PercentageComplete = true, pct
+		}
+		break
 	}
 	var e struct{ Code any }
 	if raw, ok := m["error"]; ok && json.Unmarshal(raw, &e) == nil {
 		op.ErrorCode, _ = e.Code.(string)
+	}
+	if k.Validation || custom {
+		for _, v := range []struct {
+			key string
+			n   *int
+		}{{"errors", &op.ValidationErrors}, {"warnings", &op.ValidationWarnings}} {
+			var list []json.RawMessage
+			if raw, ok := m[v.key]; ok && json.Unmarshal(raw, &list) == nil && list != nil {
+				op.HasValidation, *v.n = true, len(list)
+			}
+		}
 	}
 	for _, ts := range []struct {
 		key string
@@ -121,6 +203,32 @@ func DecodeOperation(body []byte) (*Operation, error) {
 		}
 	}
 	return op, nil
+}
+
+// readPercent reads a percent complete: a number, or a string holding one
+// (OneNote's percentComplete is a string), from 0 to 100.
+func readPercent(raw json.RawMessage) (float64, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, errors.New("not JSON")
+	}
+	var pct float64
+	switch x := v.(type) {
+	case float64:
+		pct = x
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(x), "%")), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number", Truncate(x, 32))
+		}
+		pct = f
+	default:
+		return 0, errors.New("not a number")
+	}
+	if math.IsNaN(pct) || pct < 0 || pct > 100 {
+		return 0, fmt.Errorf("%v is not between 0 and 100", pct)
+	}
+	return pct, nil
 }
 
 // dashedTime matches the form Microsoft's own documentation shows for a

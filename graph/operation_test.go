@@ -81,14 +81,15 @@ func TestDecodeOperationSeedExamples(t *testing.T) {
 			ResourceLocation: "https://graph.microsoft.com/beta/industryData/dataConnectors/022da4a0-c239-4b07-abed-08dad8e7a07a",
 		}},
 		{"rich", `{"id":"x","status":"inProgress","percentageComplete":42,"type":"contentTypeCopy","resourceId":"r","error":{"code":"c","message":"m"}}`, Operation{
-			ID: "x", Status: "unknownFutureValue", RawStatus: "inProgress", HasPercentage: true, PercentageComplete: 42,
+			ID: "x", Status: "running", RawStatus: "inProgress", HasPercentage: true, PercentageComplete: 42,
 			Type: "contentTypeCopy", ErrorCode: "c",
 		}},
 		{"odd timestamp keeps the status", `{"status":"failed","createdDateTime":"yesterday","lastActionDateTime":null}`, Operation{
 			Status: "failed", RawStatus: "failed", TimestampErrors: []string{`createdDateTime: unreadable timestamp "yesterday"`},
 		}},
-		{"odd member types keep the status", `{"id":5,"status":"failed","statusDetail":{"code":"x"},"resourceLocation":false,"createdDateTime":1584619263,"percentageComplete":"42","error":"boom","type":7}`, Operation{
+		{"odd member types keep the status", `{"id":5,"status":"failed","statusDetail":{"code":"x"},"resourceLocation":false,"createdDateTime":1584619263,"percentageComplete":"4x2","error":"boom","type":7}`, Operation{
 			Status: "failed", RawStatus: "failed", TimestampErrors: []string{"createdDateTime: not a string"},
+			ProgressError: `percentageComplete: "4x2" is not a number`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

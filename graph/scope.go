@@ -4,31 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 )
-
-// Scope names: the `scope` label and the `scope` config key.
-const (
-	ScopeRoleManagementAlerts  = "roleManagementAlerts"
-	ScopeAuthenticationMethods = "authenticationMethods"
-	ScopeIndustryData          = "industryData"
-	ScopeSites                 = "sites"
-	ScopeCustom                = "custom"
-)
-
-// Scopes lists every scope the exporter knows, in the order DESIGN.md gives.
-var Scopes = []string{ScopeRoleManagementAlerts, ScopeAuthenticationMethods, ScopeIndustryData, ScopeSites, ScopeCustom}
-
-// KnownScope reports whether s is one of Scopes.
-func KnownScope(s string) bool {
-	for _, k := range Scopes {
-		if k == s {
-			return true
-		}
-	}
-	return false
-}
 
 // Cloud is a national cloud: where tokens come from and where Graph lives.
 type Cloud struct {
@@ -95,8 +74,13 @@ func CheckSegment(s string) error {
 type OperationRef struct {
 	Scope string
 	ID    string
-	User  string // authenticationMethods
-	Site  string // sites
+	// Parents, as the kind's Parents keys name them.
+	User       string // authenticationMethods, onenote
+	Site       string // sites, siteLists
+	List       string // siteLists
+	Team       string // teams
+	Connection string // searchConnections
+	Case       string // ediscovery
 	// Path is an already escaped path that starts with "/v1.0/" or "/beta/";
 	// RawQuery is kept exactly as given (a Location header's aadgdc=…).
 	Path     string
@@ -113,16 +97,56 @@ func (r OperationRef) NeedsDelegated() bool {
 	return r.Delegated || DelegatedOnly(r.Scope)
 }
 
-// DelegatedOnly reports whether Graph allows no application permission for
-// a scope's operations.
-func DelegatedOnly(scope string) bool { return scope == ScopeAuthenticationMethods }
+// Parent returns the parent the key names ("" for an unknown key).
+func (r OperationRef) Parent(key string) string {
+	switch key {
+	case KeyUser:
+		return r.User
+	case KeySite:
+		return r.Site
+	case KeyList:
+		return r.List
+	case KeyTeam:
+		return r.Team
+	case KeyConnection:
+		return r.Connection
+	case KeyCase:
+		return r.Case
+	}
+	return ""
+}
+
+// SetParent sets the parent the key names; an unknown key is ignored.
+func (r *OperationRef) SetParent(key, v string) {
+	switch key {
+	case KeyUser:
+		r.User = v
+	case KeySite:
+		r.Site = v
+	case KeyList:
+		r.List = v
+	case KeyTeam:
+		r.Team = v
+	case KeyConnection:
+		r.Connection = v
+	case KeyCase:
+		r.Case = v
+	}
+}
+
+// Kind is the kind of the operation, custom for a scope the table lacks.
+func (r OperationRef) Kind() *Kind { return LookupKind(r.Scope) }
 
 // ErrNeedsDelegated says why an operation cannot be read with the tenant's
 // credentials, and what to add; tenant is the tenant's name.
 func ErrNeedsDelegated(scope, tenant string) error {
 	why := "Graph accepts only a delegated (signed-in) token for it"
 	if DelegatedOnly(scope) {
-		why = "Graph allows no application permission for " + scope + " (password-reset) operations, only a delegated sign-in"
+		what := scope
+		if scope == ScopeAuthenticationMethods {
+			what += " (password-reset)"
+		}
+		why = "Graph allows no application permission for " + what + " operations, only a delegated sign-in"
 	}
 	return fmt.Errorf("%s: tenant %q has no delegated credential; add delegated: {token_cache_file: …} to the tenant and sign in once with `msgraph_lro_exporter login --tenant=%s`", why, tenant, tenant)
 }
@@ -130,7 +154,8 @@ func ErrNeedsDelegated(scope, tenant string) error {
 // escapeSegment escapes one path segment. Graph ids carry ':' and ','
 // (site ids are "host,guid,guid"); both are legal in a path segment and
 // Graph expects them as they are.
-// "." and ".." are escaped too, so that no id can climb out of its path.
+// "." and ".." are escaped too, so that no id can climb out of its path,
+// and parentheses, so that no id reads as OData's key syntax.
 func escapeSegment(s string) string {
 	switch s {
 	case ".":
@@ -138,26 +163,23 @@ func escapeSegment(s string) string {
 	case "..":
 		return "%2E%2E"
 	}
-	return strings.ReplaceAll(url.PathEscape(s), "%2C", ",")
+	return parens.Replace(url.PathEscape(s))
 }
+
+// parens keeps ',' as it is and escapes parentheses, which would read as
+// OData's key syntax.
+var parens = strings.NewReplacer("%2C", ",", "(", "%28", ")", "%29")
 
 // URLPath is the escaped request path, version included.
 func (r OperationRef) URLPath() string {
 	if r.Path != "" {
 		return r.Path
 	}
-	id := escapeSegment(r.ID)
-	switch r.Scope {
-	case ScopeRoleManagementAlerts:
-		return "/beta/identityGovernance/roleManagementAlerts/operations/" + id
-	case ScopeAuthenticationMethods:
-		return "/beta/users/" + escapeSegment(r.User) + "/authentication/operations/" + id
-	case ScopeIndustryData:
-		return "/beta/external/industryData/operations/" + id
-	case ScopeSites:
-		return "/v1.0/sites/" + escapeSegment(r.Site) + "/operations/" + id
+	k := r.Kind()
+	if k.Path == "" {
+		return ""
 	}
-	return ""
+	return k.build(k.Version, r, false)
 }
 
 // Version is the Graph API version of the request: "beta" or "v1.0".
@@ -177,14 +199,20 @@ func (r OperationRef) Key() string {
 	return r.URLPath() + "?" + r.RawQuery
 }
 
-// Rich reports whether Graph answers with a richLongRunningOperation
-// (percentageComplete, type, error), which it does for SharePoint.
-func (r OperationRef) Rich() bool { return r.Scope == ScopeSites }
-
 // ParseOperationURL turns a pasted Graph URL (a Location header, say) or a
 // relative path into an OperationRef, inferring the scope from the path and
 // keeping any query string. An absolute URL must be https on the host of
 // graphEndpoint: the token is only ever sent there.
+//
+// Real Location headers vary, and all of these are read alike: either path
+// syntax, /teams/{id}/operations/{id} or OData's key syntax
+// /teams('{id}')/operations('{id}'); any case in the path's fixed segments
+// (…/ediscoverycases('…')/…); and no version at all, as Teams sends it,
+// which means v1.0. An operation of a kind in the table gets the path the
+// kind builds from its fields, so that a pasted URL and the same operation
+// given by its fields have the same Key; any other operation (custom)
+// keeps its path, in plain syntax, and must end in …operations/{id}
+// (engagementAsyncOperations/{id} and the like included).
 func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -214,41 +242,98 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 	if !strings.HasPrefix(p, "/") {
 		p = "/" + p
 	}
-	raws := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	segs := make([]string, len(raws))
-	for i, r := range raws {
-		if segs[i], err = url.PathUnescape(r); err != nil {
-			return OperationRef{}, fmt.Errorf("path %q: %w", p, err)
+	var segs []string
+	for _, r := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		// Key syntax is read before unescaping: an escaped parenthesis
+		// is part of an id, as escapeSegment writes one.
+		parts := []string{r}
+		if name, key, ok := keySegment(r); ok {
+			parts = []string{name, key}
 		}
-		if s := segs[i]; s == "" || s == "." || s == ".." || strings.Contains(s, "/") {
+		for i, part := range parts {
+			s, err := url.PathUnescape(part)
+			if err != nil {
+				return OperationRef{}, fmt.Errorf("path %q: %w", p, err)
+			}
+			if i == 1 {
+				if s, err = unquoteKey(s); err != nil {
+					return OperationRef{}, fmt.Errorf("path %q: %w", p, err)
+				}
+			}
+			segs = append(segs, s)
+		}
+	}
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." || strings.Contains(s, "/") {
 			return OperationRef{}, fmt.Errorf("path %q has an empty, '.', '..' or encoded '/' segment", p)
 		}
 	}
-	if len(segs) < 3 || (segs[0] != "v1.0" && segs[0] != "beta") {
+	// A version-less path (Teams' Location) is in the kind's version,
+	// v1.0 for Teams and for any custom operation.
+	version := ""
+	switch {
+	case strings.EqualFold(segs[0], "v1.0"):
+		version, segs = "v1.0", segs[1:]
+	case strings.EqualFold(segs[0], "beta"):
+		version, segs = "beta", segs[1:]
+	case otherVersion.MatchString(segs[0]):
 		return OperationRef{}, fmt.Errorf("path %q does not start with /v1.0/ or /beta/", p)
 	}
+	ref := OperationRef{Scope: ScopeCustom, RawQuery: u.RawQuery}
+	for _, k := range Kinds {
+		if k.match(segs, &ref) {
+			v := version
+			if v == "" {
+				v = k.Version
+			}
+			ref.Path = k.build(v, ref, false)
+			return ref, nil
+		}
+	}
+	if version == "" {
+		version = "v1.0"
+	}
+	ref = OperationRef{Scope: ScopeCustom, RawQuery: u.RawQuery}
 	n := len(segs)
-	if segs[n-2] != "operations" {
+	if n < 2 || !strings.HasSuffix(strings.ToLower(segs[n-2]), "operations") {
 		return OperationRef{}, fmt.Errorf("path %q does not end in operations/{id}", p)
 	}
-	// The path as this package escapes it, so that a pasted URL and the
-	// same operation given by its fields have the same Key.
-	for i := range raws {
-		raws[i] = escapeSegment(segs[i])
+	esc := make([]string, n)
+	for i, s := range segs {
+		esc[i] = escapeSegment(s)
 	}
-	p = "/" + strings.Join(raws, "/")
-	id := segs[n-1]
-	ref := OperationRef{Scope: ScopeCustom, ID: id, Path: p, RawQuery: u.RawQuery}
-	rest := segs[1 : n-2]
-	switch {
-	case len(rest) == 2 && rest[0] == "identityGovernance" && rest[1] == "roleManagementAlerts":
-		ref.Scope = ScopeRoleManagementAlerts
-	case len(rest) == 3 && rest[0] == "users" && rest[2] == "authentication":
-		ref.Scope, ref.User = ScopeAuthenticationMethods, rest[1]
-	case len(rest) == 2 && rest[0] == "external" && rest[1] == "industryData":
-		ref.Scope = ScopeIndustryData
-	case len(rest) == 2 && rest[0] == "sites":
-		ref.Scope, ref.Site = ScopeSites, rest[1]
-	}
+	ref.ID, ref.Path = segs[n-1], "/"+version+"/"+strings.Join(esc, "/")
 	return ref, nil
+}
+
+// otherVersion is a first segment that is a version, but not one of Graph's.
+var otherVersion = regexp.MustCompile(`^[vV][0-9]+(\.[0-9]+)?$`)
+
+// keySegment splits a segment in OData's key syntax, name('key') or
+// name(key), into its name and key, both still escaped.
+func keySegment(s string) (name, key string, ok bool) {
+	open := strings.IndexByte(s, '(')
+	if open <= 0 || !strings.HasSuffix(s, ")") {
+		return "", "", false
+	}
+	name, key = s[:open], s[open+1:len(s)-1]
+	for _, r := range name {
+		if !(r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return "", "", false // not a key: an id that holds a parenthesis
+		}
+	}
+	return name, key, true
+}
+
+// unquoteKey takes the quotes off a key, 'it”s' → it's; an unquoted key
+// (a number) is as it is.
+func unquoteKey(key string) (string, error) {
+	if len(key) < 2 || key[0] != '\'' || key[len(key)-1] != '\'' {
+		return key, nil
+	}
+	key = key[1 : len(key)-1]
+	if strings.Contains(strings.ReplaceAll(key, "''", ""), "'") {
+		return "", fmt.Errorf("key %q has an unescaped quote", Truncate(key, 64))
+	}
+	return strings.ReplaceAll(key, "''", "'"), nil
 }
