@@ -103,9 +103,14 @@ func newEnvFor(t *testing.T, tn *graphtest.Tenant, global string, ops ...string)
 	}
 	fmt.Fprintf(&b, "tenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
 		tn.TenantID, tn.ClientID, secret, tn.AuthorityHost, tn.GraphEndpoint)
-	// Password resets need a signed-in account.
+	// Password resets, print and eDiscovery operations need a signed-in
+	// account.
 	signIns := map[string]msalcache.ExportReplace{}
-	if strings.Contains(strings.Join(ops, ""), graph.ScopeAuthenticationMethods) {
+	needsSignIn := false
+	for _, k := range graph.Kinds {
+		needsSignIn = needsSignIn || k.Delegated && strings.Contains(strings.Join(ops, ""), "scope: "+k.Scope)
+	}
+	if needsSignIn {
 		b.WriteString("    delegated: {}\n")
 		signIns["contoso"] = SignInReader(t, tn)
 	}
@@ -133,11 +138,14 @@ func newEnvFor(t *testing.T, tn *graphtest.Tenant, global string, ops ...string)
 // reader is the account the tests' delegated sign-ins are made with.
 const reader = "lro-reader@contoso.com"
 
-// SignInReader signs reader (a Global Reader) in to tn by device code, through
-// MSAL's public client, and returns the sign-in's token cache.
+// SignInReader signs reader (a Global Reader and Printer Administrator) in
+// to tn by device code, through MSAL's public client, with the delegated
+// permissions the delegated-only kinds need, and returns the sign-in's
+// token cache.
 func SignInReader(t testing.TB, tn *graphtest.Tenant) *graph.MemoryTokenCache {
 	t.Helper()
-	tn.AddUser(reader, graphtest.RoleGlobalReader)
+	tn.SetDelegatedPermissions("UserAuthenticationMethod.Read.All", "Printer.Create", "eDiscovery.ReadWrite.All")
+	tn.AddUser(reader, graphtest.RoleGlobalReader, graphtest.RolePrinterAdministrator)
 	stop := tn.ApproveDeviceCodesAs(reader)
 	defer stop()
 	c := &graph.MemoryTokenCache{}

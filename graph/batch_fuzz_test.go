@@ -117,6 +117,10 @@ func FuzzBatchAnswer(f *testing.F) {
 	} {
 		f.Add(s.status, s.retryAfter, []byte(s.body))
 	}
+	// Every kind's documented example, as an inner answer.
+	for _, fx := range graph.KindFixtures(f) {
+		f.Add(uint8(0), "", []byte(valid(`{"id":"1","status":200,"body":`+fx+`}`, ok("2", "running"), ok("3", "failed"))))
+	}
 	f.Fuzz(func(t *testing.T, which uint8, retryAfter string, body []byte) {
 		g := &replayGraph{t: t, host: "graph.example", status: batchOuterStatuses[int(which)%len(batchOuterStatuses)],
 			retryAfter: retryAfter, body: body}

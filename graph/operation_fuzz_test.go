@@ -71,7 +71,44 @@ func FuzzDecodeOperation(f *testing.F) {
 	for _, s := range fuzzOperationSeeds {
 		f.Add([]byte(s))
 	}
+	// Every kind's documented example (graph/testdata/kinds), and the
+	// shapes of bad answers each kind may meet.
+	for _, s := range graph.KindFixtures(f) {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		`{"status":{"state":"succeeded","description":"The operation has completed successfully."}}`,
+		`{"status":{"description":"no state"}}`,
+		`{"status":{"state":7}}`,
+		`{"status":"running","percentComplete":"fifty"}`,
+		`{"status":"running","percentComplete":"150"}`,
+		`{"status":"running","percentProgress":-1}`,
+		`{"status":"running","percentageCompleted":1e400}`,
+		`{"status":"succeeded","errors":[{"code":"RequiredFileNotFound"}],"warnings":"x"}`,
+		`{"status":"partiallySucceeded","action":"contentExport","percentProgress":100}`,
+		`{"status":"inprogress","operationType":"createCommunity","targetResourceLocation":"/groups('x')/team"}`,
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, scope := range graph.Scopes {
+			op, err := graph.DecodeOperationOf(scope, body)
+			if (op == nil) == (err == nil) {
+				t.Fatalf("%s: DecodeOperationOf(%q) = %v, %v: want exactly one of an operation and an error", scope, body, op, err)
+			}
+			if err != nil {
+				continue
+			}
+			if k := graph.LookupKind(scope); !slices.Contains(graph.Statuses, op.Status) || k.Normalize(op.RawStatus) != op.Status {
+				t.Errorf("%s: Status %q for raw %q", scope, op.Status, op.RawStatus)
+			}
+			if op.HasPercentage && !(op.PercentageComplete >= 0 && op.PercentageComplete <= 100) {
+				t.Errorf("%s: progress %v outside 0 to 100", scope, op.PercentageComplete)
+			}
+			if op.ValidationErrors < 0 || op.ValidationWarnings < 0 || (!op.HasValidation && op.ValidationErrors+op.ValidationWarnings != 0) {
+				t.Errorf("%s: validation %v %d %d", scope, op.HasValidation, op.ValidationErrors, op.ValidationWarnings)
+			}
+		}
 		op, err := graph.DecodeOperation(body)
 		if (op == nil) == (err == nil) {
 			t.Fatalf("DecodeOperation(%q) = %v, %v: want exactly one of an operation and an error", body, op, err)

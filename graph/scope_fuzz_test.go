@@ -53,6 +53,18 @@ func FuzzParseOperationURL(f *testing.F) {
 		"/beta//operations/x",
 		"https://graph.microsoft.com:443/beta/external/industryData/operations/x",
 		"https://graph.microsoft.com/beta/external/industryData/operations/x?$select=status&%zz",
+		// Location headers of the other kinds, as Graph sends them.
+		"/teams('dbd8de4f-5d47-48da-87f1-594bed003375')/operations('3a6fdce1-c261-48bc-89de-1cfef658c0d5')",
+		"https://graph.microsoft.com/v1.0/security/cases/ediscoverycases('b0073e4e-4184-41c6-9eb7-8c8cc3e2288b')/operations('850c2f64b1ee44a4a69729327aac2b04')",
+		"https://graph.microsoft.com/v1.0/external/connections/contosohr/operations/3ed1595a-4bae-43c2-acda-ef973e581323",
+		"/v1.0/employeeExperience/engagementAsyncOperations/eyJfdHlwZSI6IkxvbmdSdW5uaW5nT3BlcmF0aW9uIn0",
+		"/v1.0/print/operations/81f4cca3-b3b7-47ea-9f88-7ddbf7208ef4",
+		"/v1.0/users/alice@contoso.com/onenote/operations/id-value",
+		"/v1.0/sites/root/lists/Documents/operations/contentTypeCopy,0x0101",
+		"/beta/security/attackSimulation/operations/2f5548d1-0dd8-4cc8-9de0-e0d6ec7ea3dc",
+		"/teams(%27a%27%27b%27)/operations(7)",
+		"/v1.0/teams('a'b')/operations('c')",
+		"/v1.0/x/y(z)/operations/(a)",
 	} {
 		for i := range fuzzEndpoints {
 			f.Add(uint8(i), s)

@@ -292,6 +292,9 @@ func (rp reply) write(w http.ResponseWriter) {
 // serveGraph is Graph's handler.
 func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 	path, query := r.URL.Path, r.URL.Query()
+	if _, isBatch := batchVersion(path); !isBatch {
+		path = canonicalPath(r.URL.EscapedPath())
+	}
 	crid := r.Header.Get("client-request-id")
 	id := ids{requestID: newGUID(), clientRequestID: crid}
 	if crid == "" {
@@ -405,6 +408,10 @@ func passwordResetUser(path string) (string, bool) {
 // signed-in user's own, UserAuthenticationMethod.Read or .ReadWrite. Other
 // paths need only a valid token.
 func authorized(path string, tok *accessToken) bool {
+	if scopes, roles, ok := delegatedOnly(path); ok {
+		return tok != nil && tok.kind == kindUser && hasAnyFold(tok.scopes, scopes) &&
+			(roles == nil || hasAnyFold(tok.user.Roles, roles))
+	}
 	target, ok := passwordResetUser(path)
 	if !ok {
 		return true
@@ -442,13 +449,14 @@ func (t *Tenant) accessDenied(id ids) reply {
 func (t *Tenant) get(path string, q url.Values, id ids) reply {
 	sel := selectFields(q)
 	t.mu.Lock()
-	obj, ok := t.ops[path]
+	key, ok := t.lookup(path)
+	obj := t.ops[key]
 	var children []string
 	var items []map[string]json.RawMessage
 	if !ok && isCollection(path) {
-		prefix := path + "/"
+		prefix := strings.ToLower(path + "/")
 		for k := range t.ops {
-			if rest, found := strings.CutPrefix(k, prefix); found && rest != "" && !strings.Contains(rest, "/") {
+			if rest, found := strings.CutPrefix(strings.ToLower(k), prefix); found && rest != "" && !strings.Contains(rest, "/") {
 				children = append(children, k)
 			}
 		}
@@ -485,7 +493,8 @@ const alertsFilter = "scopeId eq '/' and scopeType eq 'DirectoryRole'"
 // isCollection says whether a path names a list: operations, or role
 // management alerts; its items are the objects stored directly under it.
 func isCollection(path string) bool {
-	return strings.HasSuffix(path, "/operations") || strings.HasSuffix(path, "/roleManagementAlerts/alerts")
+	p := strings.ToLower(path)
+	return strings.HasSuffix(p, "/operations") || strings.HasSuffix(p, "/rolemanagementalerts/alerts")
 }
 
 // list answers a collection, a page of $top items (or the page size set
@@ -755,7 +764,7 @@ func (t *Tenant) batchItem(w http.ResponseWriter, r *http.Request, version strin
 		rp = t.graphError(http.StatusBadRequest, "BadRequest", "Invalid request URL.", id)
 		return toBatchResponse(br.ID, rp), false
 	}
-	path, query := "/"+version+u.Path, u.Query()
+	path, query := canonicalPath("/"+version+u.EscapedPath()), u.Query()
 	t.mu.Lock()
 	t.perPath[path]++
 	t.lastQuery[path] = query
