@@ -2,8 +2,10 @@ package collector
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -272,4 +274,76 @@ func TestPastedKeySyntaxLocations(t *testing.T) {
 	if logs := e.logs.String(); strings.Contains(logs, "level=warn") || strings.Contains(logs, "level=error") {
 		t.Errorf("logs:\n%s", logs)
 	}
+}
+
+// SharePoint list operations are listed (GET /sites/{site}/lists/{list}/
+// operations): a discovery job finds Microsoft's documented item, watches
+// it under the list's scope with no GET of its own (the list carried it),
+// and leaves the site's other list alone.
+func TestDiscoverSharePointListOperations(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	item := fixture(t, "siteLists")
+	ref := graph.OperationRef{Scope: graph.ScopeSiteLists, Site: kSite, List: "Documents", ID: item["id"].(string)}
+	tn.SetOperation(ref.URLPath(), item)
+	other := graph.OperationRef{Scope: graph.ScopeSiteLists, Site: kSite, List: "Invoices", ID: "contentTypeCopy,0x0102"}
+	tn.SetOperation(other.URLPath(), map[string]any{"id": other.ID, "status": "running"})
+	e, j := discoverEnv(t, tn, Job{Scope: graph.ScopeSiteLists, Site: kSite, List: "Documents"})
+	if j.errors != 0 {
+		t.Fatalf("the listing failed: %s", e.logs.String())
+	}
+	if got := watched(e); len(got) != 1 || got[0] != "discovery:"+ref.ID {
+		t.Fatalf("watched %v, want the one operation of the Documents list", got)
+	}
+	l := kindLabels("siteLists", ref.ID)
+	e.expectHelpless(5*time.Second, "# HELP msgraph_lro_status x\n# TYPE msgraph_lro_status gauge\n"+stateSet(l, "notStarted")+
+		"# HELP msgraph_lro_info x\n# TYPE msgraph_lro_info gauge\n"+
+		"msgraph_lro_info{"+l+`,resource_location="",status_detail="",type="contentTypeCopy",error_code="",raw_status="notStarted"} 1`+"\n",
+		"msgraph_lro_status", "msgraph_lro_info")
+	list := "/v1.0/sites/" + kSite + "/lists/Documents/operations"
+	if tn.RequestsFor(list) != 1 || tn.RequestsFor(ref.URLPath()) != 0 {
+		t.Errorf("requests: %d listings, %d GETs; want 1 and 0", tn.RequestsFor(list), tn.RequestsFor(ref.URLPath()))
+	}
+	if q := tn.LastQuery(list).Get("$select"); q != "id,createdDateTime,lastActionDateTime,resourceLocation,status,statusDetail,percentageComplete,type,error" {
+		t.Errorf("listing's $select = %q", q)
+	}
+}
+
+// Every kind is a /probe scope: its parents are parameters, and Graph is
+// asked where the kind's request goes, with the credential it needs.
+func TestProbeEveryKind(t *testing.T) {
+	// The eDiscovery operation watched gives the tenant its sign-in.
+	e := newEnv(t, "", kindCases[2].op)
+	for _, c := range kindCases {
+		e.tenant.SetOperation(c.ref.URLPath(), fixture(t, c.fixture))
+	}
+	for _, c := range kindCases {
+		q := url.Values{"tenant": {"contoso"}, "scope": {c.ref.Scope}, "id": {c.ref.ID}}
+		for _, p := range c.ref.Kind().Parents {
+			q.Set(p, c.ref.Parent(p))
+		}
+		code, body := probeGet(t, e, q.Encode())
+		want := "msgraph_lro_status{" + sortedLabels(c.labels+`,status="`+c.status+`"`) + "} 1\n"
+		if code != 200 || !strings.Contains(body, "msgraph_lro_probe_success 1\n") || !strings.Contains(body, want) {
+			t.Errorf("%s: /probe?%s = %d, want success and %q:\n%s", c.ref.Scope, q.Encode(), code, want, body)
+		}
+	}
+	code, body := probeGet(t, e, "tenant=contoso&scope=teams&id=x")
+	if code != 400 || body != "missing parameter team, which scope teams needs\n" {
+		t.Errorf("teams without team: %d %q", code, body)
+	}
+	code, body = probeGet(t, e, "tenant=contoso&scope=print&id=x&case=y")
+	if code != 400 || body != "parameter case is only for scope ediscovery\n" {
+		t.Errorf("print with case: %d %q", code, body)
+	}
+}
+
+// sortedLabels puts name="value" pairs in name order, as the exposition
+// writes them.
+func sortedLabels(s string) string {
+	pairs := strings.Split(s, `",`)
+	for i := range pairs[:len(pairs)-1] {
+		pairs[i] += `"`
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
 }

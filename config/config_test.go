@@ -124,6 +124,10 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-op-user-missing.yml":           `testdata/invalid-op-user-missing.yml:7: operations[0] "9f1c": user: is required with scope authenticationMethods`,
 		"invalid-op-user-unexpected.yml":        `testdata/invalid-op-user-unexpected.yml:10: operations[0] "8c2b5a9e": user: is only valid with scope authenticationMethods or onenote`,
 		"invalid-op-user-dotdot.yml":            `testdata/invalid-op-user-dotdot.yml:10: operations[0] "9f1c": user: must not be "." or ".."`,
+		"invalid-op-team-missing.yml":           `testdata/invalid-op-team-missing.yml:7: operations[0] "3c9b1d3e": team: is required with scope teams`,
+		"invalid-op-list-unexpected.yml":        `testdata/invalid-op-list-unexpected.yml:10: operations[0] "copy,1": list: is only valid with scope siteLists`,
+		"invalid-discovery-list-missing.yml":    `testdata/invalid-discovery-list-missing.yml:7: discovery[0] "siteLists": list: is required with scope siteLists`,
+		"invalid-op-print-app-only.yml":         "testdata/invalid-op-print-app-only.yml:8: operations[0] \"https://graph.microsoft.com/v1.0/print/operations/81f4cca3\": url: Graph allows no application permission for print operations, only a delegated sign-in: tenant \"contoso\" has no delegated credential; add delegated: {token_cache_file: \u2026} to the tenant and sign in once with `msgraph_lro_exporter login --tenant=contoso`",
 		"invalid-op-site-missing.yml":           `testdata/invalid-op-site-missing.yml:7: operations[0] "copy,1": site: is required with scope sites`,
 		"invalid-op-site-unexpected.yml":        `testdata/invalid-op-site-unexpected.yml:10: operations[0] "refresh:X": site: is only valid with scope sites or siteLists`,
 		"invalid-label-name.yml":                `testdata/invalid-label-name.yml:12: operations[0] "8c2b5a9e": labels: "cost-center" is not a valid label name (^[a-zA-Z_][a-zA-Z0-9_]*$)`,
@@ -389,6 +393,40 @@ func TestGoodConfigs(t *testing.T) {
 			}
 		},
 
+		"good-kinds.yml": func(t *testing.T, c *Config) {
+			site := "contoso.sharepoint.com,g1,g2"
+			for i, want := range []struct {
+				ref     graph.OperationRef
+				urlPath string
+			}{
+				{graph.OperationRef{Scope: graph.ScopeTeams, Team: "2b8a0b2c-0000-4000-8000-000000000001", ID: "3c9b1d3e-0000-4000-8000-000000000002"},
+					"/v1.0/teams/2b8a0b2c-0000-4000-8000-000000000001/operations/3c9b1d3e-0000-4000-8000-000000000002"},
+				{graph.OperationRef{Scope: graph.ScopeSearchConnections, Connection: "contosohr", ID: "3ed1595a-4bae-43c2-acda-ef973e581323"},
+					"/v1.0/external/connections/contosohr/operations/3ed1595a-4bae-43c2-acda-ef973e581323"},
+				{graph.OperationRef{Scope: graph.ScopeEdiscovery, Case: "b0073e4e-4184-41c6-9eb7-8c8cc3e2288b", ID: "850c2f64b1ee44a4a69729327aac2b04"},
+					"/v1.0/security/cases/ediscoveryCases/b0073e4e-4184-41c6-9eb7-8c8cc3e2288b/operations/850c2f64b1ee44a4a69729327aac2b04"},
+				{graph.OperationRef{Scope: graph.ScopeAttackSimulation, ID: "2f5548d1-0dd8-4cc8-9de0-e0d6ec7ea3dc"},
+					"/v1.0/security/attackSimulation/operations/2f5548d1-0dd8-4cc8-9de0-e0d6ec7ea3dc"},
+				{graph.OperationRef{Scope: graph.ScopeOnenote, User: "alice@contoso.com", ID: "copy-1"}, "/v1.0/users/alice@contoso.com/onenote/operations/copy-1"},
+				{graph.OperationRef{Scope: graph.ScopePrint, ID: "81f4cca3-b3b7-47ea-9f88-7ddbf7208ef4"}, "/v1.0/print/operations/81f4cca3-b3b7-47ea-9f88-7ddbf7208ef4"},
+				{graph.OperationRef{Scope: graph.ScopeEngagement, ID: "eyJfdHlwZSI6IkxvbmdSdW5uaW5nT3BlcmF0aW9uIn0"},
+					"/v1.0/employeeExperience/engagementAsyncOperations/eyJfdHlwZSI6IkxvbmdSdW5uaW5nT3BlcmF0aW9uIn0"},
+				{graph.OperationRef{Scope: graph.ScopeSiteLists, Site: site, List: "Documents", ID: "contentTypeCopy,0x0101"},
+					"/v1.0/sites/" + site + "/lists/Documents/operations/contentTypeCopy,0x0101"},
+				{graph.OperationRef{Scope: graph.ScopeTeams, Team: "dbd8de4f-5d47-48da-87f1-594bed003375", ID: "3a6fdce1-c261-48bc-89de-1cfef658c0d5",
+					Path: "/v1.0/teams/dbd8de4f-5d47-48da-87f1-594bed003375/operations/3a6fdce1-c261-48bc-89de-1cfef658c0d5"},
+					"/v1.0/teams/dbd8de4f-5d47-48da-87f1-594bed003375/operations/3a6fdce1-c261-48bc-89de-1cfef658c0d5"},
+				{graph.OperationRef{Scope: graph.ScopeEdiscovery, Case: "b0073e4e-4184-41c6-9eb7-8c8cc3e2288b", ID: "0f2a",
+					Path: "/v1.0/security/cases/ediscoveryCases/b0073e4e-4184-41c6-9eb7-8c8cc3e2288b/operations/0f2a"},
+					"/v1.0/security/cases/ediscoveryCases/b0073e4e-4184-41c6-9eb7-8c8cc3e2288b/operations/0f2a"},
+			} {
+				equal(t, "Ref", c.Operations[i].Ref, want.ref)
+				equal(t, "URLPath", c.Operations[i].Ref.URLPath(), want.urlPath)
+				equal(t, "NeedsDelegated", c.Operations[i].Ref.NeedsDelegated(), want.ref.Scope == graph.ScopeEdiscovery || want.ref.Scope == graph.ScopePrint)
+			}
+			equal(t, "Discovery", c.Discovery, []Discovery{{Tenant: "contoso", Scope: "siteLists", Site: site, List: "Documents",
+				Interval: 5 * time.Minute, Retention: 24 * time.Hour, Line: 28}})
+		},
 		"good-discovery.yml": func(t *testing.T, c *Config) {
 			equal(t, "MaxOperations", c.Global.MaxOperations, 500)
 			equal(t, "Discovery", c.Discovery, []Discovery{
