@@ -593,7 +593,8 @@ func TestE2E(t *testing.T) {
 			fields: opFields(queuedID, "notStarted", 3*time.Hour, 3*time.Hour, nil)},
 		{tenant: "contoso", cfg: `scope: industryData, id: ` + doneID + `, name: sis-import-nightly, labels: {team: education}`,
 			path: ref(graph.ScopeIndustryData, doneID), id: doneID, status: graph.StatusSucceeded,
-			fields: opFields(doneID, "succeeded", 9*time.Hour, 8*time.Hour, nil)},
+			fields: opFields(doneID, "succeeded", 9*time.Hour, 8*time.Hour, map[string]any{"errors": []any{}, // a file validation: warnings, no errors
+				"warnings": []any{map[string]any{"code": "OptionalFileNotFound", "target": "classes.csv"}}})},
 		{tenant: "contoso", cfg: `scope: sites, site: "` + site + `", id: "` + copyID + `", name: contenttype-copy, labels: {team: sharepoint}`,
 			path: copyPath, id: copyID, status: graph.StatusRunning,
 			fields: opFields(copyID, "running", 2*time.Minute, 0, map[string]any{"percentageComplete": 40, "type": "contentTypeCopy"})},
