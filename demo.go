@@ -128,6 +128,36 @@ func startDemo(logger log.Logger) (*demo, error) {
 				map[string]any{"percentageComplete": 100, "type": "contentTypeCopy", "resourceId": "0x0101009B0B8C5A2F7E4C4A9B8D7E6F5A4B3C2D"})},
 		{cfg: `{scope: industryData, id: 0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f, name: sis-import-rollover, labels: {team: education}}`,
 			path: idPath("0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f"), cycles: true, phase: 200 * time.Second, final: graph.StatusSucceeded},
+		// The other kinds of graph.Kinds, each with what Microsoft's page
+		// shows of it.
+		{cfg: `{url: "` + t.GraphEndpoint + `/teams('2b8a0b2c-4b1d-4c4e-9f3a-1d2e3f4a5b6c')/operations('3c9b1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f')", name: team-clone, labels: {team: collaboration}}`,
+			path: graph.OperationRef{Scope: graph.ScopeTeams, Team: "2b8a0b2c-4b1d-4c4e-9f3a-1d2e3f4a5b6c", ID: "3c9b1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"}.URLPath(),
+			fields: map[string]any{"id": "3c9b1d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "operationType": "cloneTeam", "status": "inProgress", "attemptsCount": 1,
+				"createdDateTime": ago(20 * time.Minute), "lastActionDateTime": ago(time.Minute), "targetResourceId": "5d6e7f80-1a2b-4c3d-9e8f-7a6b5c4d3e2f",
+				"targetResourceLocation": "/groups('5d6e7f80-1a2b-4c3d-9e8f-7a6b5c4d3e2f')/team", "error": nil}},
+		{cfg: `{scope: searchConnections, connection: contosohr, id: 3ed1595a-4bae-43c2-acda-ef973e581323, name: hr-connector-schema, labels: {team: search}}`,
+			path:   graph.OperationRef{Scope: graph.ScopeSearchConnections, Connection: "contosohr", ID: "3ed1595a-4bae-43c2-acda-ef973e581323"}.URLPath(),
+			fields: map[string]any{"id": "3ed1595a-4bae-43c2-acda-ef973e581323", "status": "completed"}},
+		{cfg: `{scope: ediscovery, case: b0073e4e-4184-41c6-9eb7-8c8cc3e2288b, id: 850c2f64b1ee44a4a69729327aac2b04, name: litigation-export, labels: {team: legal}}`,
+			path: graph.OperationRef{Scope: graph.ScopeEdiscovery, Case: "b0073e4e-4184-41c6-9eb7-8c8cc3e2288b", ID: "850c2f64b1ee44a4a69729327aac2b04"}.URLPath(),
+			fields: map[string]any{"id": "850c2f64b1ee44a4a69729327aac2b04", "@odata.type": "#microsoft.graph.security.ediscoveryExportOperation",
+				"action": "contentExport", "status": "partiallySucceeded", "percentProgress": 100,
+				"createdDateTime": ago(4 * time.Hour), "completedDateTime": ago(3 * time.Hour)}},
+		{cfg: `{scope: print, id: 81f4cca3-b3b7-47ea-9f88-7ddbf7208ef4, name: printer-registration, labels: {team: workplace}}`,
+			path: graph.OperationRef{Scope: graph.ScopePrint, ID: "81f4cca3-b3b7-47ea-9f88-7ddbf7208ef4"}.URLPath(),
+			fields: map[string]any{"id": "81f4cca3-b3b7-47ea-9f88-7ddbf7208ef4", "@odata.type": "#microsoft.graph.printerCreateOperation",
+				"createdDateTime": ago(30 * time.Minute), "status": map[string]any{"state": "succeeded", "description": "The operation has completed successfully."}}},
+		{cfg: `{scope: industryData, id: 581b2ef8-dda2-4a3e-bb62-df13fd4a5808, name: sis-validate, labels: {team: education}}`,
+			path: idPath("581b2ef8-dda2-4a3e-bb62-df13fd4a5808"),
+			// Microsoft's fileValidateOperation example: succeeded, yet a
+			// required file is missing.
+			fields: op("581b2ef8-dda2-4a3e-bb62-df13fd4a5808", "succeeded", ago(95*time.Minute), ago(94*time.Minute), map[string]any{
+				"@odata.type": "#microsoft.graph.industryData.fileValidateOperation", "statusDetail": nil, "validatedFiles": []any{},
+				"errors": []any{map[string]any{"code": "RequiredFileNotFound", "target": "orgs.csv",
+					"message": "When trying to validate required file orgs.csv encountered RequiredFileNotFound error."}},
+				"warnings": []any{
+					map[string]any{"code": "OptionalFileNotFound", "target": "classes.csv"},
+					map[string]any{"code": "OptionalFileNotFound", "target": "enrollments.csv"}}})},
 	}
 	for _, o := range d.ops {
 		if o.fields != nil {
@@ -215,7 +245,10 @@ const demoReader = "lro-reader@contoso.com"
 // --device-code` does, with this function playing the person who enters
 // the code.
 func demoSignIn(t *graphtest.Tenant) (*graph.MemoryTokenCache, error) {
-	t.AddUser(demoReader, graphtest.RoleGlobalReader)
+	// Password resets, print and eDiscovery operations: what their GET
+	// pages ask of a signed-in account.
+	t.SetDelegatedPermissions("UserAuthenticationMethod.Read.All", "Printer.Create", "eDiscovery.ReadWrite.All")
+	t.AddUser(demoReader, graphtest.RoleGlobalReader, graphtest.RolePrinterAdministrator)
 	signIn := &graph.MemoryTokenCache{}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
