@@ -91,8 +91,9 @@ type OperationRef struct {
 }
 
 // NeedsDelegated reports whether Graph accepts only a delegated token (a
-// signed-in account) for this operation: password-reset operations accept
-// no application permission.
+// signed-in account) for this operation: its kind allows no application
+// permission (Kind.Delegated: password resets, Universal Print,
+// eDiscovery), or a custom operation asks for it.
 func (r OperationRef) NeedsDelegated() bool {
 	return r.Delegated || DelegatedOnly(r.Scope)
 }
@@ -268,9 +269,8 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 			return OperationRef{}, fmt.Errorf("path %q has an empty, '.', '..' or encoded '/' segment", p)
 		}
 	}
-	// A version-less path (Teams' Location) is in the kind's version,
-	// v1.0 for Teams and for any custom operation.
-	version := ""
+	// A version-less path (Teams' Location) is a v1.0 path.
+	version := "v1.0"
 	switch {
 	case strings.EqualFold(segs[0], "v1.0"):
 		version, segs = "v1.0", segs[1:]
@@ -282,16 +282,9 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 	ref := OperationRef{Scope: ScopeCustom, RawQuery: u.RawQuery}
 	for _, k := range Kinds {
 		if k.match(segs, &ref) {
-			v := version
-			if v == "" {
-				v = k.Version
-			}
-			ref.Path = k.build(v, ref, false)
+			ref.Path = k.build(version, ref, false)
 			return ref, nil
 		}
-	}
-	if version == "" {
-		version = "v1.0"
 	}
 	ref = OperationRef{Scope: ScopeCustom, RawQuery: u.RawQuery}
 	n := len(segs)
