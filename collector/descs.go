@@ -64,12 +64,12 @@ func newDescs(static []string) descs {
 			nil, nil),
 		discoverySuccess: prometheus.NewDesc("msgraph_lro_discovery_last_success_timestamp_seconds",
 			"When the discovery job last listed its collection successfully, in Unix seconds.",
-			[]string{"tenant", "scope", "site", "list"}, nil),
+			[]string{"tenant", "scope", "site", "list", "case"}, nil),
 		discoveryErrors: prometheus.NewDesc("msgraph_lro_discovery_errors_total",
 			"Listings of the discovery job that failed.",
-			[]string{"tenant", "scope", "site", "list"}, nil),
+			[]string{"tenant", "scope", "site", "list", "case"}, nil),
 		discovered: prometheus.NewDesc("msgraph_lro_discovery_operations",
 			"Operations the discovery job's latest listing found and keeps watching (after retention).",
-			[]string{"tenant", "scope", "site", "list"}, nil),
+			[]string{"tenant", "scope", "site", "list", "case"}, nil),
 	}
 }

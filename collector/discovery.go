@@ -24,6 +24,7 @@ type Lister interface {
 type Job struct {
 	Tenant, Scope, Site string
 	List                string // siteLists: the list under Site
+	Case                string // ediscovery: the case
 	Interval            time.Duration
 	// Retention: a succeeded or failed operation whose last action is
 	// older is no longer watched, so that series stay bounded.
@@ -31,11 +32,11 @@ type Job struct {
 	Labels    map[string]string
 }
 
-func (j Job) id() [4]string { return [4]string{j.Tenant, j.Scope, j.Site, j.List} }
+func (j Job) id() [5]string { return [5]string{j.Tenant, j.Scope, j.Site, j.List, j.Case} }
 
 // of is what the job lists.
 func (j Job) of() graph.OperationRef {
-	return graph.OperationRef{Scope: j.Scope, Site: j.Site, List: j.List}
+	return graph.OperationRef{Scope: j.Scope, Site: j.Site, List: j.List, Case: j.Case}
 }
 
 // job is a running discovery job and what it found.
@@ -56,7 +57,7 @@ func (j *job) targets() []Target {
 func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	lv := []string{j.Tenant, j.Scope, j.Site, j.List}
+	lv := []string{j.Tenant, j.Scope, j.Site, j.List, j.Case}
 	ch <- prometheus.MustNewConstMetric(d.discoveryErrors, prometheus.CounterValue, j.errors, lv...)
 	ch <- prometheus.MustNewConstMetric(d.discovered, prometheus.GaugeValue, float64(len(j.found)), lv...)
 	if !j.lastSuccess.IsZero() {
@@ -65,14 +66,14 @@ func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
 }
 
 // Discover replaces the running discovery jobs. A job that stays (same
-// tenant, scope, site and list) keeps what it found until its next listing, so a
+// tenant, scope and parents) keeps what it found until its next listing, so a
 // config reload does not make discovered operations blink out.
 func (e *Exporter) Discover(jobs []Job) { e.configure(nil, &jobs) }
 
 // keepFindings makes the jobs to run, each carrying over what the job of
-// the same tenant, scope, site and list found before.
+// the same tenant, scope and parents found before.
 func keepFindings(old []*job, jobs []Job) []*job {
-	prev := make(map[[4]string]*job, len(old))
+	prev := make(map[[5]string]*job, len(old))
 	for _, j := range old {
 		prev[j.id()] = j
 	}
@@ -164,7 +165,7 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 		j.mu.Lock()
 		j.errors++
 		j.mu.Unlock()
-		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "err", err)
+		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "err", err)
 		return
 	}
 	e.mu.Lock()
@@ -193,7 +194,7 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 	j.mu.Lock()
 	j.found = targets
 	j.mu.Unlock()
-	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "found", len(found), "watched", len(targets))
+	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "found", len(found), "watched", len(targets))
 	e.mu.Lock()
 	e.rebuild()
 	e.mu.Unlock()

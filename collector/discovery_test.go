@@ -86,13 +86,13 @@ func TestDiscoverPages(t *testing.T) {
 	want := `
 # HELP msgraph_lro_discovery_operations Operations the discovery job's latest listing found and keeps watching (after retention).
 # TYPE msgraph_lro_discovery_operations gauge
-msgraph_lro_discovery_operations{list="",scope="industryData",site="",tenant="contoso"} 23
+msgraph_lro_discovery_operations{case="",list="",scope="industryData",site="",tenant="contoso"} 23
 # HELP msgraph_lro_discovery_errors_total Listings of the discovery job that failed.
 # TYPE msgraph_lro_discovery_errors_total counter
-msgraph_lro_discovery_errors_total{list="",scope="industryData",site="",tenant="contoso"} 0
+msgraph_lro_discovery_errors_total{case="",list="",scope="industryData",site="",tenant="contoso"} 0
 # HELP msgraph_lro_discovery_last_success_timestamp_seconds When the discovery job last listed its collection successfully, in Unix seconds.
 # TYPE msgraph_lro_discovery_last_success_timestamp_seconds gauge
-msgraph_lro_discovery_last_success_timestamp_seconds{list="",scope="industryData",site="",tenant="contoso"} 1.6863552e+09
+msgraph_lro_discovery_last_success_timestamp_seconds{case="",list="",scope="industryData",site="",tenant="contoso"} 1.6863552e+09
 # HELP msgraph_lro_operations Operations watched, by tenant and source (config, discovery).
 # TYPE msgraph_lro_operations gauge
 msgraph_lro_operations{source="discovery",tenant="contoso"} 23

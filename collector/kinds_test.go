@@ -347,3 +347,37 @@ func sortedLabels(s string) string {
 	sort.Strings(pairs)
 	return strings.Join(pairs, ",")
 }
+
+// eDiscovery lists a case's operations (GET /security/cases/
+// ediscoveryCases/{case}/operations), with the signed-in account's token
+// as its operations are read: a discovery job finds Microsoft's documented
+// item and watches it, the case's running operation beside it.
+func TestDiscoverEdiscoveryCaseOperations(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	const caseID = "b0073e4e-4184-41c6-9eb7-8c8cc3e2288b"
+	item := fixture(t, "ediscovery-list-item")
+	done := graph.OperationRef{Scope: graph.ScopeEdiscovery, Case: caseID, ID: item["id"].(string)}
+	tn.SetOperation(done.URLPath(), item)
+	running := kindCases[2].ref // the case's running addToReviewSet operation
+	tn.SetOperation(running.URLPath(), fixture(t, "ediscovery"))
+	// The configured operation gives the tenant its delegated sign-in.
+	e, j := discoverEnv(t, tn, Job{Scope: graph.ScopeEdiscovery, Case: caseID}, kindCases[2].op)
+	if j.errors != 0 {
+		t.Fatalf("the listing failed: %s", e.logs.String())
+	}
+	got := watched(e)
+	sort.Strings(got)
+	if want := []string{"config:" + running.ID, "discovery:" + done.ID}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("watched %v, want %v (the running one both configured and listed, watched once)", got, want)
+	}
+	l := kindLabels("ediscovery", done.ID)
+	e.expectHelpless(5*time.Second, "# HELP msgraph_lro_info x\n# TYPE msgraph_lro_info gauge\n"+
+		"msgraph_lro_info{"+kindCases[2].labels+","+kindCases[2].info+"} 1\n"+
+		"msgraph_lro_info{"+l+`,resource_location="",status_detail="",type="holdUpdate",error_code="",raw_status="succeeded"} 1`+"\n"+
+		"# HELP msgraph_lro_completion_ratio x\n# TYPE msgraph_lro_completion_ratio gauge\n"+
+		"msgraph_lro_completion_ratio{"+kindCases[2].labels+"} 0.5\nmsgraph_lro_completion_ratio{"+l+"} 1\n",
+		"msgraph_lro_info", "msgraph_lro_completion_ratio")
+	if n := tn.RequestsFor("/v1.0/security/cases/ediscoveryCases/" + caseID + "/operations"); n != 1 {
+		t.Errorf("%d listings, want 1", n)
+	}
+}

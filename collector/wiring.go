@@ -136,7 +136,7 @@ var _ Lister = (*graph.Client)(nil)
 func JobsFromConfig(cfg *config.Config) []Job {
 	jobs := make([]Job, 0, len(cfg.Discovery))
 	for _, d := range cfg.Discovery {
-		jobs = append(jobs, Job{Tenant: d.Tenant, Scope: d.Scope, Site: d.Site, List: d.List, Interval: d.Interval, Retention: d.Retention, Labels: d.Labels})
+		jobs = append(jobs, Job{Tenant: d.Tenant, Scope: d.Scope, Site: d.Site, List: d.List, Case: d.Case, Interval: d.Interval, Retention: d.Retention, Labels: d.Labels})
 	}
 	return jobs
 }

@@ -206,6 +206,8 @@ type Discovery struct {
 	// id, for siteLists.
 	Site string `yaml:"site"`
 	List string `yaml:"list"`
+	// Case is the eDiscovery case, for scope ediscovery.
+	Case string `yaml:"case"`
 	// Interval between two listings; DefaultDiscoveryInterval when absent.
 	Interval time.Duration `yaml:"interval"`
 	// Retention: a succeeded or failed operation whose last action is older

@@ -133,14 +133,14 @@ func (v *validator) validate() error {
 		}
 		series[id] = seenOp{i, o.Line}
 	}
-	jobs := map[[4]string]int{}
+	jobs := map[[5]string]int{}
 	for i := range v.cfg.Discovery {
 		d := &v.cfg.Discovery[i]
 		f := v.section(d)
 		if err := v.discovery(i, d, f); err != nil {
 			return err
 		}
-		k := [4]string{d.Tenant, d.Scope, d.Site, d.List}
+		k := [5]string{d.Tenant, d.Scope, d.Site, d.List, d.Case}
 		if prev, ok := jobs[k]; ok {
 			return v.errorf(f.line("scope", d.Line), discoveryWhere(i, d), "scope",
 				"duplicate of discovery[%d] (line %d)", prev, v.cfg.Discovery[prev].Line)
@@ -184,13 +184,21 @@ func (v *validator) discovery(i int, d *Discovery, f fields) error {
 	if !ok {
 		return fail("tenant", "%q is not a configured tenant", d.Tenant)
 	}
-	if t.Credential == "" {
-		return fail("tenant", "%q has only a delegated credential; discovery lists with the application's own (one of %s)", d.Tenant, strings.Join(credentialKeys, ", "))
-	}
 	if !slices.Contains(DiscoveryScopes, d.Scope) {
+		if t.Credential == "" {
+			return fail("tenant", "%q has only a delegated credential; discovery lists with the application's own (one of %s)", d.Tenant, strings.Join(credentialKeys, ", "))
+		}
 		return fail("scope", "%q is not one of %s", d.Scope, strings.Join(DiscoveryScopes, ", "))
 	}
-	if err := parents(graph.LookupKind(d.Scope), map[string]string{graph.KeySite: d.Site, graph.KeyList: d.List}, fail); err != nil {
+	// A list is read with the credential its kind's operations are.
+	k := graph.LookupKind(d.Scope)
+	switch {
+	case k.Delegated && t.Delegated == nil:
+		return fail("scope", "%s", graph.ErrNeedsDelegated(d.Scope, t.Name))
+	case !k.Delegated && t.Credential == "":
+		return fail("tenant", "%q has only a delegated credential; discovery lists with the application's own (one of %s)", d.Tenant, strings.Join(credentialKeys, ", "))
+	}
+	if err := parents(k, map[string]string{graph.KeySite: d.Site, graph.KeyList: d.List, graph.KeyCase: d.Case}, fail); err != nil {
 		return err
 	}
 	if !f.has("interval") {

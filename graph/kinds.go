@@ -167,7 +167,7 @@ var Kinds = []*Kind{
 		Path: "/external/connections/{connection}/operations/{id}", Parents: []string{KeyConnection},
 		Permission: "ExternalConnection.Read.All", Statuses: connectionStatuses},
 	{Scope: ScopeEdiscovery, Resource: "security.caseOperation", Version: "v1.0",
-		Path: "/security/cases/ediscoveryCases/{case}/operations/{id}", Parents: []string{KeyCase}, Delegated: true,
+		Path: "/security/cases/ediscoveryCases/{case}/operations/{id}", Parents: []string{KeyCase}, Lists: true, Delegated: true,
 		Permission: "eDiscovery.ReadWrite.All", Statuses: caseStatuses, Progress: "percentProgress", TypeField: "action"},
 	{Scope: ScopeAttackSimulation, Resource: "attackSimulationOperation", Version: "v1.0",
 		Path:       "/security/attackSimulation/operations/{id}",

@@ -43,6 +43,7 @@ func TestDecodeEveryKindsExample(t *testing.T) {
 		{"searchConnections", ScopeSearchConnections, StatusFailed, "failed", -1, "", "", "", -1, -1},
 		{"searchConnections-completed-derived", ScopeSearchConnections, StatusSucceeded, "completed", -1, "", "", "", -1, -1},
 		{"ediscovery", ScopeEdiscovery, StatusRunning, "running", 50, "addToReviewSet", "", "", -1, -1},
+		{"ediscovery-list-item", ScopeEdiscovery, StatusSucceeded, "succeeded", 100, "holdUpdate", "", "", -1, -1},
 		{"ediscovery-partiallySucceeded-derived", ScopeEdiscovery, StatusFailed, "partiallySucceeded", 100, "addToReviewSet", "", "", -1, -1},
 		{"attackSimulation", ScopeAttackSimulation, StatusNotStarted, "notStarted", 0, "createSimulation", "", "Creating new simulation", -1, -1},
 		{"onenote", ScopeOnenote, StatusUnknownFutureValue, "status-value", -1, "", "resourceLocation-value", "", -1, -1},
