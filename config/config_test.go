@@ -252,9 +252,7 @@ func TestGoodConfigs(t *testing.T) {
 			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeCustom, ID: "77", Path: "/beta/solutions/example/operations/77", Delegated: true})
 			equal(t, "NeedsDelegated", o.Ref.NeedsDelegated(), true)
 			equal(t, "LabelNames", c.LabelNames(), []string{"severity", "team"})
-			equal(t, "Warnings", c.Warnings, []string{
-				"testdata/good-every-key.yml:16: tenants[0] \"contoso\": delegated.token_cache_file: testdata/signed-in/contoso-cache.json does not exist yet; until an account signs in with `msgraph_lro_exporter login --tenant=contoso`, this tenant's password-reset operations are not read",
-			})
+			equal(t, "Warnings", c.Warnings, []string(nil))
 		},
 
 		"good-delegated.yml": func(t *testing.T, c *Config) {
@@ -263,7 +261,7 @@ func TestGoodConfigs(t *testing.T) {
 			equal(t, "Delegated", *tn.Delegated, Delegated{TokenCacheFile: filepath.Join("testdata", "signed-in", "cache.json"), ClientID: "11111111-1111-1111-1111-111111111111"})
 			equal(t, "password reset needs delegated", c.Operations[0].Ref.NeedsDelegated(), true)
 			equal(t, "custom with credential: delegated", c.Operations[1].Ref, graph.OperationRef{Scope: graph.ScopeCustom, ID: "77", Path: "/v1.0/solutions/example/operations/77", Delegated: true})
-			equal(t, "Warnings", len(c.Warnings), 1)
+			equal(t, "Warnings", c.Warnings, []string(nil))
 		},
 
 		"good-credentials.yml": func(t *testing.T, c *Config) {
