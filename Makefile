@@ -5,12 +5,24 @@ PROMU   ?= promu
 BIN     := msgraph_lro_exporter
 PKGS    := ./...
 
+# Version information, from one source: VERSION holds the number; git the
+# revision, branch and commit date. A plain `go build` finds the same
+# (version.go), from the embedded VERSION and what Go records of git.
+VERSION    := $(shell cat VERSION)
+REVISION   := $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH     := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+BUILD_DATE := $(shell date -u +%Y%m%d-%H:%M:%S)
+VPKG       := github.com/prometheus/common/version
+LDFLAGS    := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
+              -X $(VPKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) -X $(VPKG).BuildDate=$(BUILD_DATE)
+
 .PHONY: fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
 
 all: test build
 
+## build: ./msgraph_lro_exporter with VERSION, the git revision, branch and build date
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 ## test: formatting, go vet, and every unit and in-process integration test with the race detector
 test: fmt-check vet unit
@@ -40,12 +52,15 @@ rules:
 e2e:
 	$(GO) test -tags e2e -count=1 -v -run TestE2E .
 
-## promu: release build with version information (needs promu)
+## promu: release build with version information (.promu.yml reads VERSION; needs promu)
 promu:
+	@command -v $(PROMU) >/dev/null 2>&1 || { echo "promu not found: go install github.com/prometheus/promu@latest (then make sure $$(go env GOPATH)/bin is in PATH), or use make build"; exit 1; }
 	$(PROMU) build --prefix .
 
+## docker: the image, with VERSION, the git revision and the build date in the binary and the OCI labels
 docker:
-	docker build -t msgraph-lro-exporter .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  --build-arg BUILD_DATE=$$(date -u +%Y-%m-%dT%H:%M:%SZ) -t msgraph-lro-exporter:$(VERSION) -t msgraph-lro-exporter .
 
 clean:
 	rm -f $(BIN)
