@@ -621,7 +621,7 @@ func TestE2E(t *testing.T) {
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
 
-	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile, "--web.enable-lifecycle")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("exporter log:\n%s", x.stderr.String())
