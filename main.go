@@ -264,6 +264,7 @@ func (r *reloader) apply() error {
 		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
 	}
 	r.exp.Apply(cfg, clients)
+	r.metrics.SetCredentialExpiry(clients)
 	r.cfg = cfg
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
 	return nil

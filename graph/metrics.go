@@ -11,6 +11,8 @@ type Metrics struct {
 	Duration      *prometheus.HistogramVec
 	Throttled     *prometheus.CounterVec
 	TokenRequests *prometheus.CounterVec
+	// CredentialExpiry is set by SetCredentialExpiry, from the clients in use.
+	CredentialExpiry *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metric vectors; register the result as a collector.
@@ -37,6 +39,22 @@ func NewMetrics() *Metrics {
 			Name: "msgraph_lro_token_requests_total",
 			Help: "Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result (success, error).",
 		}, []string{"tenant", "result"}),
+		CredentialExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "msgraph_lro_credential_expiry_timestamp_seconds",
+			Help: "When the tenant's credential expires, in Unix seconds: a client certificate's NotAfter. Absent for credentials whose expiry the exporter cannot see (client secrets: see the app registration).",
+		}, []string{"tenant"}),
+	}
+}
+
+// SetCredentialExpiry shows the expiry of the credentials of clients, the
+// Graph clients of the configuration in use, and of no other: a tenant
+// removed, or given another kind of credential, loses its series.
+func (m *Metrics) SetCredentialExpiry(clients map[string]*Client) {
+	m.CredentialExpiry.Reset()
+	for name, c := range clients {
+		if t, ok := c.CredentialExpiry(); ok {
+			m.CredentialExpiry.WithLabelValues(name).Set(float64(t.Unix()))
+		}
 	}
 }
 
@@ -56,6 +74,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.Duration.Describe(ch)
 	m.Throttled.Describe(ch)
 	m.TokenRequests.Describe(ch)
+	m.CredentialExpiry.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -65,4 +84,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.Duration.Collect(ch)
 	m.Throttled.Collect(ch)
 	m.TokenRequests.Collect(ch)
+	m.CredentialExpiry.Collect(ch)
 }
