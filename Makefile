@@ -46,12 +46,17 @@ unit:
 check-metrics:
 	MSGRAPH_LRO_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run 'TestDemoMetricsPassPromtool' .
 
-## rules: check examples/prometheus.yml and examples/alerts.yml, run the alert unit tests (needs promtool: apt-get install prometheus)
+## rules: check examples/prometheus.yml and examples/alerts.yml, run the alert unit tests, check examples/alertmanager.yml and its routes (needs promtool and amtool: apt-get install prometheus prometheus-alertmanager)
 rules:
 	@command -v promtool >/dev/null 2>&1 || { echo "promtool not found: apt-get install -y prometheus"; exit 1; }
+	@command -v amtool >/dev/null 2>&1 || { echo "amtool not found: apt-get install -y prometheus-alertmanager"; exit 1; }
 	cd examples && promtool check config prometheus.yml
 	cd examples && promtool check rules alerts.yml
 	cd examples && promtool test rules alerts_test.yml
+	cd examples && amtool check-config alertmanager.yml
+	cd examples && amtool config routes test --config.file=alertmanager.yml --verify.receivers=msgraph-lro-pager severity=critical alertname=MsgraphLroOperationStuck
+	cd examples && amtool config routes test --config.file=alertmanager.yml --verify.receivers=msgraph-lro-ticket severity=warning alertname=MsgraphLroOperationFailed
+	cd examples && amtool config routes test --config.file=alertmanager.yml --verify.receivers=msgraph-lro-ticket alertname=MsgraphLroOperationFailed
 
 ## e2e: the exporter, real Prometheus and real Alertmanager (apt-get install -y prometheus prometheus-alertmanager); fails if they are missing
 e2e:
