@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	slogkit "github.com/tjhop/slog-gokit"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
@@ -200,9 +199,9 @@ func newLoggers(w *os.File, lvl, format string) (log.Logger, *slog.Logger) {
 		opt = level.AllowInfo()
 	}
 	base := level.NewFilter(l, opt)
-	// slog records carry their own time and caller.
-	sloggr := slog.New(slogkit.NewGoKitHandler(base, sl))
-	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), sloggr
+	// slog records carry their own time and caller; the bridge writes them
+	// under the keys go-kit's lines have.
+	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), slog.New(newSlogBridge(base, sl))
 }
 
 // reloader loads the config, builds its Graph clients, and only then hands
