@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -35,10 +34,10 @@ type demoOp struct {
 	rich   bool
 }
 
-// demo is a simulated tenant in this process and the config that watches it.
+// demo is a simulated tenant in this process and the config that watches
+// it. It writes no file: --demo runs on a read-only root file system.
 type demo struct {
 	tenant *graphtest.Tenant
-	dir    string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	ops    []demoOp
@@ -50,20 +49,11 @@ func graphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.
 // startDemo starts the simulated tenant and the clock that moves its
 // operations.
 func startDemo(logger log.Logger) (*demo, error) {
-	t, err := graphtest.Start()
+	t, err := graphtest.StartInMemory()
 	if err != nil {
 		return nil, err
 	}
 	d := &demo{tenant: t, start: time.Now()}
-	d.dir, err = os.MkdirTemp("", "msgraph-lro-demo-")
-	if err != nil {
-		t.Close()
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(d.dir, "secret"), []byte(t.ClientSecret), 0o600); err != nil {
-		d.Close()
-		return nil, err
-	}
 	now := d.start
 	ago := func(dur time.Duration) string { return graphTime(now.Add(-dur)) }
 	const alertPrefix = "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_"
@@ -187,16 +177,31 @@ func (d *demo) step(now time.Time) {
 }
 
 // Config is the demo's configuration, built and validated like a file.
+// The simulated tenant's secret is inline (a secret file would need a
+// writable directory); it is no real secret, so the warning about inline
+// secrets is dropped.
 func (d *demo) Config() (*config.Config, error) {
 	var b strings.Builder
+	secret, _ := json.Marshal(d.tenant.ClientSecret) // a YAML double-quoted string
 	fmt.Fprintf(&b, "global:\n  cache_ttl: 10s\n  terminal_cache_ttl: 1m\n")
-	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
-		d.tenant.TenantID, d.tenant.ClientID, filepath.Join(d.dir, "secret"), d.tenant.AuthorityHost, d.tenant.GraphEndpoint)
+	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
+		d.tenant.TenantID, d.tenant.ClientID, secret, d.tenant.AuthorityHost, d.tenant.GraphEndpoint)
 	b.WriteString("operations:\n")
 	for _, o := range d.ops {
 		b.WriteString("  - " + strings.Replace(o.cfg, "{", "{tenant: demo, ", 1) + "\n")
 	}
-	return config.Parse("demo", []byte(b.String()))
+	cfg, err := config.Parse("demo", []byte(b.String()))
+	if err != nil {
+		return nil, err
+	}
+	ws := cfg.Warnings[:0]
+	for _, w := range cfg.Warnings {
+		if !strings.Contains(w, "client_secret is inline") {
+			ws = append(ws, w)
+		}
+	}
+	cfg.Warnings = ws
+	return cfg, nil
 }
 
 // HTTPClient trusts the simulated tenant's certificate.
@@ -209,5 +214,4 @@ func (d *demo) Close() {
 		d.wg.Wait()
 	}
 	d.tenant.Close()
-	os.RemoveAll(d.dir)
 }
