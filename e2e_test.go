@@ -10,11 +10,15 @@
 // in PATH: apt-get install -y prometheus prometheus-alertmanager. Without
 // them the test fails and says so; it never skips.
 //
-// Prometheus runs examples/prometheus.yml and examples/alerts.yml, changed
-// only by the text substitutions in prometheusConfig and shortenAlerts:
-// addresses, scrape and evaluation every second, and every `for:` of the
-// alert rules cut to 1s. The thresholds themselves stay as shipped: the
-// simulated operations carry timestamps hours old.
+// Prometheus runs examples/prometheus.yml and examples/alerts.yml, and
+// Alertmanager examples/alertmanager.yml, changed only by the text
+// substitutions in prometheusConfig, shortenAlerts and alertmanagerConfig:
+// addresses and receivers, scrape and evaluation every second, every `for:`
+// of the alert rules cut to 1s (MsgraphLroExporterDown's to
+// exporterDownFor), keep_firing_for to keepFiringFor, and Alertmanager's
+// group waits to 1s. The thresholds themselves stay as shipped: the
+// simulated operations carry timestamps hours old. Last, the exporter is
+// killed and started again on its address.
 package main
 
 import (
