@@ -187,7 +187,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			cfgFile := writeFile(t, dir, "msgraph_lro.yml", config(delegated), 0o600)
 
 			tn.FailTokens(1, http.StatusUnauthorized) // the first token request fails: AADSTS7000222
-			x := start(t, env, "--config.file="+cfgFile, "--log.level=debug", "--log.format="+tc.format)
+			x := start(t, env, "--config.file="+cfgFile, "--log.level=debug", "--log.format="+tc.format, "--web.enable-lifecycle")
 			var shown []string
 			get := func(path string, hdr ...string) string {
 				code, b := x.get(t, path, hdr...)

@@ -110,6 +110,7 @@ func TestInvalidConfigs(t *testing.T) {
 		// operations
 		"invalid-op-tenant-missing.yml":         `testdata/invalid-op-tenant-missing.yml:7: operations[0] "8c2b5a9e": tenant: is required`,
 		"invalid-op-tenant-unknown.yml":         `testdata/invalid-op-tenant-unknown.yml:7: operations[0] "refresh:X": tenant: "fabrikam" is not a configured tenant`,
+		"invalid-op-url-not-operation.yml":      `testdata/invalid-op-url-not-operation.yml:8: operations[0] "/v1.0/me": url: path "/v1.0/me" does not end in operations/{id}`,
 		"invalid-op-url.yml":                    `testdata/invalid-op-url.yml:8: operations[0] "https://graph.microsoft.us/beta/users/alice@contoso.com/authentication/operations/9f1c?aadgdc=x&aadgsu=y": url: host "graph.microsoft.us" is not the tenant's Graph endpoint https://graph.microsoft.com`,
 		"invalid-op-url-with-id.yml":            `testdata/invalid-op-url-with-id.yml:9: operations[0] "9f1c": id: must not be set together with url`,
 		"invalid-op-url-with-user.yml":          `testdata/invalid-op-url-with-user.yml:9: operations[0] "https://graph.microsoft.com/beta/users/alice@contoso.com/authentication/operations/9f1c": user: must not be set together with url`,

@@ -224,11 +224,11 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 			return OperationRef{}, fmt.Errorf("path %q has an empty, '.', '..' or encoded '/' segment", p)
 		}
 	}
-	if len(segs) < 3 || (segs[0] != "v1.0" && segs[0] != "beta") {
+	if segs[0] != "v1.0" && segs[0] != "beta" {
 		return OperationRef{}, fmt.Errorf("path %q does not start with /v1.0/ or /beta/", p)
 	}
 	n := len(segs)
-	if segs[n-2] != "operations" {
+	if n < 3 || segs[n-2] != "operations" {
 		return OperationRef{}, fmt.Errorf("path %q does not end in operations/{id}", p)
 	}
 	// The path as this package escapes it, so that a pasted URL and the
