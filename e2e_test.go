@@ -97,8 +97,8 @@ const (
 // keep_firing_for cut to keepFiringFor.
 func shortenAlerts(t *testing.T, rules string) string {
 	t.Helper()
-	if n := len(forClause.FindAllString(rules, -1)); n != 11 {
-		t.Fatalf("alerts.yml has %d `for:` clauses, the e2e expects 11: update shortenAlerts", n)
+	if n := len(forClause.FindAllString(rules, -1)); n != 12 {
+		t.Fatalf("alerts.yml has %d `for:` clauses, the e2e expects 12: update shortenAlerts", n)
 	}
 	rules = forClause.ReplaceAllString(rules, "${1}1s")
 	return substitute(t, "examples/alerts.yml", rules,
@@ -722,7 +722,11 @@ func TestE2E(t *testing.T) {
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
 	wrong := writeFile(t, dir, "wrong-secret", "not-the-secret\n", 0o600)
-	delegated := signedIn(t, tn, dir) // alice's password reset is read with a reader's sign-in
+	// alice's password reset is read with a reader's sign-in. Tokens shorter
+	// than MSAL's 5-minute margin are refreshed at every use, so that the
+	// revocation below takes effect at once.
+	tn.SetTokenLifetime(4 * time.Minute)
+	delegated := signedIn(t, tn, dir)
 	cfgFile := writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, delegated, ops, ""), 0o644)
 
 	// The webhook first, so that its cleanup runs last, after Alertmanager's.
@@ -1054,6 +1058,33 @@ func TestE2E(t *testing.T) {
 		eventually(t, "MsgraphLroConfigReloadFailed delivered", 30*time.Second, func() (bool, string) {
 			_, ok := hook.received("firing", "MsgraphLroConfigReloadFailed", map[string]string{"instance": exporterAddr})
 			return ok, "not delivered yet"
+		})
+	})
+
+	// The reader's sessions are revoked (a password reset, say): the alert
+	// for the sign-in reaches Alertmanager, and holds back the Unreadable
+	// alert of the password reset it can no longer read.
+	t.Run("revoked delegated sign-in alerts once for the tenant", func(t *testing.T) {
+		tn.RevokeSignIns(reader)
+		eventually(t, "MsgraphLroDelegatedSignInRequired delivered", 30*time.Second, func() (bool, string) {
+			_, ok := hook.received("firing", "MsgraphLroDelegatedSignInRequired", map[string]string{"tenant": "contoso"})
+			return ok, "not delivered yet"
+		})
+		eventually(t, "MsgraphLroOperationUnreadable of the password reset inhibited", 30*time.Second, func() (bool, string) {
+			as, err := amAlerts(am.addr, `alertname="MsgraphLroOperationUnreadable"`, `operation_id="`+failedID+`"`)
+			if err != nil || len(as) != 1 {
+				return false, fmt.Sprintf("%v %v", as, err)
+			}
+			return as[0].Status.State == "suppressed" && len(as[0].Status.InhibitedBy) == 1, fmt.Sprintf("%+v", as[0].Status)
+		})
+		if !strings.Contains(x.stderr.String(), "sign in again with: msgraph_lro_exporter login --config.file="+cfgFile+" --tenant=contoso") {
+			t.Errorf("the exporter's log lacks the login command:\n%s", x.stderr.String())
+		}
+		// A new sign-in mends it, with no reload.
+		signedIn(t, tn, dir)
+		eventually(t, "MsgraphLroDelegatedSignInRequired resolved", 30*time.Second, func() (bool, string) {
+			_, ok := hook.received("resolved", "MsgraphLroDelegatedSignInRequired", map[string]string{"tenant": "contoso"})
+			return ok, "resolution not delivered yet"
 		})
 	})
 
