@@ -220,6 +220,11 @@ func (s *delegatedSource) acquire(ctx context.Context) (string, error) {
 	}
 	r, err := s.app.AcquireTokenSilent(ctx, s.scopes, public.WithSilentAccount(acct))
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up (a scrape's deadline): not the sign-in's
+			// failure, and not one to hold against the next caller.
+			return "", &TokenError{msg: "delegated sign-in: " + ctx.Err().Error()}
+		}
 		result, reason := classifyTokenError(err)
 		if result == "" { // never reached the identity platform
 			return "", s.fail(&TokenError{msg: "delegated sign-in: " + firstLine(err.Error())}, tokenRetryInterval, sig)
