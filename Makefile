@@ -5,14 +5,26 @@ PROMU   ?= promu
 BIN     := msgraph_lro_exporter
 PKGS    := ./...
 
+# Version information, from one source: VERSION holds the number; git the
+# revision, branch and commit date. A plain `go build` finds the same
+# (version.go), from the embedded VERSION and what Go records of git.
+VERSION    := $(shell cat VERSION)
+REVISION   := $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH     := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+BUILD_DATE := $(shell date -u +%Y%m%d-%H:%M:%S)
+VPKG       := github.com/prometheus/common/version
+LDFLAGS    := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
+              -X $(VPKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) -X $(VPKG).BuildDate=$(BUILD_DATE)
+
 .PHONY: fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
 
 all: test build
 
+## build: ./msgraph_lro_exporter with VERSION, the git revision, branch and build date
 build:
-	$(GO) build -o $(BIN) .
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) .
 
-## test: formatting, go vet, and every unit and in-process integration test with the race detector
+## test: formatting, go vet, and every unit and in-process integration test with the race detector, one package at a time
 test: fmt-check vet unit
 
 fmt-check:
@@ -22,30 +34,43 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
+# One package at a time, so that each says "ok" as it passes rather than
+# all waiting for the slowest (collector's soak, about 90 s).
 unit:
-	$(GO) test -race -count=1 $(PKGS)
+	@rc=0; for p in $$($(GO) list $(PKGS)); do \
+		echo "--- go test -race -count=1 $$p"; \
+		$(GO) test -race -count=1 $$p || rc=1; \
+	done; exit $$rc
 
 ## check-metrics: run the demo and lint its /metrics with promtool (needs promtool: apt-get install prometheus)
 check-metrics:
 	MSGRAPH_LRO_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run 'TestDemoMetricsPassPromtool' .
 
-## rules: check examples/prometheus.yml and examples/alerts.yml, run the alert unit tests (needs promtool: apt-get install prometheus)
+## rules: check examples/prometheus.yml and examples/alerts.yml, run the alert unit tests, check examples/alertmanager.yml and its routes (needs promtool and amtool: apt-get install prometheus prometheus-alertmanager)
 rules:
 	@command -v promtool >/dev/null 2>&1 || { echo "promtool not found: apt-get install -y prometheus"; exit 1; }
+	@command -v amtool >/dev/null 2>&1 || { echo "amtool not found: apt-get install -y prometheus-alertmanager"; exit 1; }
 	cd examples && promtool check config prometheus.yml
 	cd examples && promtool check rules alerts.yml
 	cd examples && promtool test rules alerts_test.yml
+	cd examples && amtool check-config alertmanager.yml
+	cd examples && amtool config routes test --config.file=alertmanager.yml --verify.receivers=msgraph-lro-pager severity=critical alertname=MsgraphLroOperationStuck
+	cd examples && amtool config routes test --config.file=alertmanager.yml --verify.receivers=msgraph-lro-ticket severity=warning alertname=MsgraphLroOperationFailed
+	cd examples && amtool config routes test --config.file=alertmanager.yml --verify.receivers=msgraph-lro-ticket alertname=MsgraphLroOperationFailed
 
 ## e2e: the exporter, real Prometheus and real Alertmanager (apt-get install -y prometheus prometheus-alertmanager); fails if they are missing
 e2e:
 	$(GO) test -tags e2e -count=1 -v -run TestE2E .
 
-## promu: release build with version information (needs promu)
+## promu: release build with version information (.promu.yml reads VERSION; needs promu)
 promu:
+	@command -v $(PROMU) >/dev/null 2>&1 || { echo "promu not found: go install github.com/prometheus/promu@latest (then make sure $$(go env GOPATH)/bin is in PATH), or use make build"; exit 1; }
 	$(PROMU) build --prefix .
 
+## docker: the image, with VERSION, the git revision and the build date in the binary and the OCI labels
 docker:
-	docker build -t msgraph-lro-exporter .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  --build-arg BUILD_DATE=$$(date -u +%Y-%m-%dT%H:%M:%SZ) -t msgraph-lro-exporter:$(VERSION) -t msgraph-lro-exporter .
 
 clean:
 	rm -f $(BIN)

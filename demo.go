@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -36,11 +35,11 @@ type demoOp struct {
 	rich   bool
 }
 
-// demo is a simulated tenant in this process and the config that watches it.
+// demo is a simulated tenant in this process and the config that watches
+// it. It writes no file: --demo runs on a read-only root file system.
 type demo struct {
 	tenant *graphtest.Tenant
 	signIn *graph.MemoryTokenCache // the demo reader's delegated sign-in
-	dir    string
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	ops    []demoOp
@@ -52,7 +51,7 @@ func graphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.
 // startDemo starts the simulated tenant and the clock that moves its
 // operations.
 func startDemo(logger log.Logger) (*demo, error) {
-	t, err := graphtest.Start()
+	t, err := graphtest.StartInMemory()
 	if err != nil {
 		return nil, err
 	}
@@ -60,15 +59,6 @@ func startDemo(logger log.Logger) (*demo, error) {
 	if d.signIn, err = demoSignIn(t); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("signing the demo's reader account in: %w", err)
-	}
-	d.dir, err = os.MkdirTemp("", "msgraph-lro-demo-")
-	if err != nil {
-		t.Close()
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(d.dir, "secret"), []byte(t.ClientSecret), 0o600); err != nil {
-		d.Close()
-		return nil, err
 	}
 	now := d.start
 	ago := func(dur time.Duration) string { return graphTime(now.Add(-dur)) }
@@ -223,18 +213,33 @@ func (d *demo) step(now time.Time) {
 }
 
 // Config is the demo's configuration, built and validated like a file.
+// The simulated tenant's secret is inline (a secret file would need a
+// writable directory); it is no real secret, so the warning about inline
+// secrets is dropped.
 func (d *demo) Config() (*config.Config, error) {
 	var b strings.Builder
+	secret, _ := json.Marshal(d.tenant.ClientSecret) // a YAML double-quoted string
 	fmt.Fprintf(&b, "global:\n  cache_ttl: 10s\n  terminal_cache_ttl: 1m\n")
-	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    delegated: {}\n    authority_host: %s\n    graph_endpoint: %s\n",
-		d.tenant.TenantID, d.tenant.ClientID, filepath.Join(d.dir, "secret"), d.tenant.AuthorityHost, d.tenant.GraphEndpoint)
+	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    delegated: {}\n    authority_host: %s\n    graph_endpoint: %s\n",
+		d.tenant.TenantID, d.tenant.ClientID, secret, d.tenant.AuthorityHost, d.tenant.GraphEndpoint)
 	b.WriteString("operations:\n")
 	for _, o := range d.ops {
 		b.WriteString("  - " + strings.Replace(o.cfg, "{", "{tenant: demo, ", 1) + "\n")
 	}
 	// The password resets are read with the demo reader's sign-in, kept in
 	// memory, as a real tenant's would be from its token cache file.
-	return config.ParseWithSignIns("demo", []byte(b.String()), map[string]cache.ExportReplace{"demo": d.signIn})
+	cfg, err := config.ParseWithSignIns("demo", []byte(b.String()), map[string]cache.ExportReplace{"demo": d.signIn})
+	if err != nil {
+		return nil, err
+	}
+	ws := cfg.Warnings[:0]
+	for _, w := range cfg.Warnings {
+		if !strings.Contains(w, "client_secret is inline") {
+			ws = append(ws, w)
+		}
+	}
+	cfg.Warnings = ws
+	return cfg, nil
 }
 
 // demoReader is the account the demo signs in with: a dedicated reader
@@ -242,8 +247,8 @@ func (d *demo) Config() (*config.Config, error) {
 const demoReader = "lro-reader@contoso.com"
 
 // demoSignIn signs the demo's reader in by device code, as `login
-// --device-code` does, with this function playing the person who enters
-// the code.
+// --device-code` does, with the simulated tenant playing the person who
+// enters the code.
 func demoSignIn(t *graphtest.Tenant) (*graph.MemoryTokenCache, error) {
 	// Password resets, print and eDiscovery operations: what their GET
 	// pages ask of a signed-in account.
@@ -272,5 +277,4 @@ func (d *demo) Close() {
 		d.wg.Wait()
 	}
 	d.tenant.Close()
-	os.RemoveAll(d.dir)
 }

@@ -10,11 +10,15 @@
 // in PATH: apt-get install -y prometheus prometheus-alertmanager. Without
 // them the test fails and says so; it never skips.
 //
-// Prometheus runs examples/prometheus.yml and examples/alerts.yml, changed
-// only by the text substitutions in prometheusConfig and shortenAlerts:
-// addresses, scrape and evaluation every second, and every `for:` of the
-// alert rules cut to 1s. The thresholds themselves stay as shipped: the
-// simulated operations carry timestamps hours old.
+// Prometheus runs examples/prometheus.yml and examples/alerts.yml, and
+// Alertmanager examples/alertmanager.yml, changed only by the text
+// substitutions in prometheusConfig, shortenAlerts and alertmanagerConfig:
+// addresses and receivers, scrape and evaluation every second, every `for:`
+// of the alert rules cut to 1s (MsgraphLroExporterDown's to
+// exporterDownFor), keep_firing_for to keepFiringFor, and Alertmanager's
+// group waits to 1s. The thresholds themselves stay as shipped: the
+// simulated operations carry timestamps hours old. Last, the exporter is
+// killed and started again on its address.
 package main
 
 import (
@@ -80,13 +84,39 @@ func substitute(t *testing.T, file, s string, pairs ...string) string {
 
 var forClause = regexp.MustCompile(`(?m)^(\s+for: )\d+[smh]\s*$`)
 
-// shortenAlerts is alerts.yml with every `for:` cut to 1s.
+// exporterDownFor is MsgraphLroExporterDown's `for:` in the e2e, and
+// keepFiringFor every keep_firing_for: the exporter is killed and started
+// again within it.
+const (
+	exporterDownFor = 5 * time.Second
+	keepFiringFor   = 30 * time.Second
+)
+
+// shortenAlerts is alerts.yml with every `for:` cut to 1s but
+// MsgraphLroExporterDown's, cut to exporterDownFor, and every
+// keep_firing_for cut to keepFiringFor.
 func shortenAlerts(t *testing.T, rules string) string {
 	t.Helper()
-	if n := len(forClause.FindAllString(rules, -1)); n != 6 {
-		t.Fatalf("alerts.yml has %d `for:` clauses, the e2e expects 6: update shortenAlerts", n)
+	if n := len(forClause.FindAllString(rules, -1)); n != 12 {
+		t.Fatalf("alerts.yml has %d `for:` clauses, the e2e expects 12: update shortenAlerts", n)
 	}
-	return forClause.ReplaceAllString(rules, "${1}1s")
+	rules = forClause.ReplaceAllString(rules, "${1}1s")
+	return substitute(t, "examples/alerts.yml", rules,
+		"expr: up{job=\"msgraph_lro\"} == 0\n        for: 1s\n", fmt.Sprintf("expr: up{job=\"msgraph_lro\"} == 0\n        for: %s\n", model(exporterDownFor)),
+		"keep_firing_for: 10m\n", fmt.Sprintf("keep_firing_for: %s\n", model(keepFiringFor)))
+}
+
+// model writes d as Prometheus durations are written.
+func model(d time.Duration) string { return fmt.Sprintf("%ds", int(d.Seconds())) }
+
+// alertmanagerConfig is examples/alertmanager.yml delivering to the
+// webhook, waiting a second where it would wait minutes.
+func alertmanagerConfig(t *testing.T, hookURL string) string {
+	t.Helper()
+	return substitute(t, "examples/alertmanager.yml", readExample(t, "alertmanager.yml"),
+		"http://127.0.0.1:5001/", hookURL+"/",
+		"group_wait: 30s", "group_wait: 1s",
+		"group_interval: 5m", "group_interval: 1s")
 }
 
 // prometheusConfig is examples/prometheus.yml pointed at the exporter and
@@ -108,6 +138,15 @@ func prometheusConfig(t *testing.T, exporterAddr, alertmanagerAddr, sdDir string
 func alertRuleNames(rules string) []string {
 	var names []string
 	for _, m := range regexp.MustCompile(`(?m)^\s+- alert: (\S+)`).FindAllStringSubmatch(rules, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+// ruleNames lists the rules of alerts.yml, recording and alerting, in order.
+func ruleNames(rules string) []string {
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+- (?:alert|record): (\S+)`).FindAllStringSubmatch(rules, -1) {
 		names = append(names, m[1])
 	}
 	return names
@@ -312,6 +351,7 @@ func eventually(t *testing.T, what string, timeout time.Duration, check func() (
 
 // webhookAlert is one alert of Alertmanager's webhook payload.
 type webhookAlert struct {
+	Receiver    string            `json:"-"` // of the notification that carried it
 	Status      string            `json:"status"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
@@ -336,11 +376,26 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, a := range msg.Alerts {
+		a.Receiver = msg.Receiver
 		w.t.Logf("webhook %q received: %s %s tenant=%q operation_id=%q severity=%q\n    summary: %s\n    description: %s",
 			msg.Receiver, a.Status, a.Labels["alertname"], a.Labels["tenant"], a.Labels["operation_id"], a.Labels["severity"],
 			a.Annotations["summary"], a.Annotations["description"])
 		w.alerts = append(w.alerts, a)
 	}
+}
+
+// count is how many deliveries of alerts with this status, name and labels
+// the webhook received.
+func (w *webhook) count(status, alertname string, want map[string]string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, a := range w.alerts {
+		if a.Status == status && a.Labels["alertname"] == alertname && hasLabels(a.Labels, want) {
+			n++
+		}
+	}
+	return n
 }
 
 // received returns the first delivered alert with this status, name and labels.
@@ -353,6 +408,52 @@ func (w *webhook) received(status, alertname string, want map[string]string) (we
 		}
 	}
 	return webhookAlert{}, false
+}
+
+// amAlert is one alert of Alertmanager's API.
+type amAlert struct {
+	Labels map[string]string `json:"labels"`
+	Status struct {
+		State       string   `json:"state"`
+		InhibitedBy []string `json:"inhibitedBy"`
+	} `json:"status"`
+}
+
+// amAlerts lists Alertmanager's alerts that match every filter
+// (`name="value"`), inhibited ones included.
+func amAlerts(addr string, filters ...string) ([]amAlert, error) {
+	resp, err := http.Get("http://" + addr + "/api/v2/alerts?" + url.Values{"filter": filters}.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var as []amAlert
+	if err := json.NewDecoder(resp.Body).Decode(&as); err != nil {
+		return nil, err
+	}
+	return as, nil
+}
+
+// activeAt is when Prometheus says each firing alert of this name began,
+// by operation_id.
+func (p promAPI) activeAt(alertname string) (map[string]string, error) {
+	var data struct {
+		Alerts []struct {
+			Labels   map[string]string `json:"labels"`
+			State    string            `json:"state"`
+			ActiveAt string            `json:"activeAt"`
+		} `json:"alerts"`
+	}
+	if err := p.get("/api/v1/alerts", nil, &data); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, a := range data.Alerts {
+		if a.Labels["alertname"] == alertname && a.State == "firing" {
+			m[a.Labels["operation_id"]] = a.ActiveAt
+		}
+	}
+	return m, nil
 }
 
 // e2eOp is one operation of the simulated tenant.
@@ -622,7 +723,11 @@ func TestE2E(t *testing.T) {
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
 	wrong := writeFile(t, dir, "wrong-secret", "not-the-secret\n", 0o600)
-	delegated := signedIn(t, tn, dir) // alice's password reset is read with a reader's sign-in
+	// alice's password reset is read with a reader's sign-in. Tokens shorter
+	// than MSAL's 5-minute margin are refreshed at every use, so that the
+	// revocation below takes effect at once.
+	tn.SetTokenLifetime(4 * time.Minute)
+	delegated := signedIn(t, tn, dir)
 	cfgFile := writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, delegated, ops, ""), 0o644)
 
 	// The webhook first, so that its cleanup runs last, after Alertmanager's.
@@ -630,7 +735,7 @@ func TestE2E(t *testing.T) {
 	hookSrv := httptest.NewServer(hook)
 	t.Cleanup(hookSrv.Close)
 
-	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile, "--web.enable-lifecycle")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("exporter log:\n%s", x.stderr.String())
@@ -639,18 +744,7 @@ func TestE2E(t *testing.T) {
 	exporterAddr := strings.TrimPrefix(x.url, "http://")
 
 	amDir := t.TempDir()
-	amCfg := writeFile(t, amDir, "alertmanager.yml", `route:
-  receiver: webhook
-  group_by: [alertname, tenant, operation_id]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: webhook
-    webhook_configs:
-      - url: `+hookSrv.URL+`/
-        send_resolved: true
-`, 0o644)
+	amCfg := writeFile(t, amDir, "alertmanager.yml", alertmanagerConfig(t, hookSrv.URL), 0o644)
 	am := startServer(t, "alertmanager", amBin, func(port int) []string {
 		return []string{"--config.file=" + amCfg, "--storage.path=" + filepath.Join(amDir, "data"),
 			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--cluster.listen-address="}
@@ -747,7 +841,7 @@ receivers:
 	})
 
 	t.Run("rules loaded and healthy", func(t *testing.T) {
-		want := alertRuleNames(rules)
+		want := ruleNames(rules)
 		eventually(t, "rules of alerts.yml healthy", 20*time.Second, func() (bool, string) {
 			var data struct {
 				Groups []struct {
@@ -777,7 +871,7 @@ receivers:
 			alert  string
 			labels map[string]string
 		}{
-			{"MsgraphLroOperationFailed", map[string]string{"operation_id": failedID, "severity": "critical"}},
+			{"MsgraphLroOperationFailed", map[string]string{"operation_id": failedID, "severity": "warning"}},
 			{"MsgraphLroOperationStuck", map[string]string{"operation_id": stuckID, "status": "running", "severity": "critical"}},
 			{"MsgraphLroOperationNotStarted", map[string]string{"tenant": "contoso", "operation_id": queuedID}},
 			{"MsgraphLroOperationUnreadable", map[string]string{"operation_id": goneID}},
@@ -821,6 +915,9 @@ receivers:
 		})
 		if want := "Graph operation alice-password-reset failed (tenant contoso)"; got.Annotations["summary"] != want {
 			t.Errorf("summary %q, want %q", got.Annotations["summary"], want)
+		}
+		if got.Receiver != "msgraph-lro-ticket" {
+			t.Errorf("a warning went to %q, want msgraph-lro-ticket", got.Receiver)
 		}
 		if d := got.Annotations["description"]; !strings.Contains(d, failedText) || !regexp.MustCompile(`failed 1\dm \d+s ago`).MatchString(d) {
 			t.Errorf("description %q lacks the status detail or the time since the failure", d)
@@ -869,9 +966,30 @@ receivers:
 		t.Logf("%d dashboard expressions and %d variables return data", len(exprs), len(labelValues))
 	})
 
+	t.Run("routes and inhibitions of alertmanager.yml", func(t *testing.T) {
+		var got webhookAlert
+		eventually(t, "MsgraphLroTokenFailing delivered", 30*time.Second, func() (bool, string) {
+			var ok bool
+			got, ok = hook.received("firing", "MsgraphLroTokenFailing", map[string]string{"tenant": "fabrikam"})
+			return ok, "not delivered yet"
+		})
+		if got.Receiver != "msgraph-lro-pager" {
+			t.Errorf("a critical alert went to %q, want msgraph-lro-pager", got.Receiver)
+		}
+		// fabrikam's operation cannot be read, for want of a token: the
+		// token alert holds it back.
+		eventually(t, "MsgraphLroOperationUnreadable of fabrikam inhibited", 20*time.Second, func() (bool, string) {
+			as, err := amAlerts(am.addr, `alertname="MsgraphLroOperationUnreadable"`, `tenant="fabrikam"`)
+			if err != nil || len(as) != 1 {
+				return false, fmt.Sprintf("%v %v", as, err)
+			}
+			return as[0].Status.State == "suppressed" && len(as[0].Status.InhibitedBy) == 1, fmt.Sprintf("%+v", as[0].Status)
+		})
+	})
+
 	t.Run("stuck operation that succeeds resolves", func(t *testing.T) {
 		tn.SetStatus(ref(graph.ScopeRoleManagementAlerts, stuckID), graph.StatusSucceeded)
-		eventually(t, "MsgraphLroOperationStuck resolved", 30*time.Second, func() (bool, string) {
+		eventually(t, "MsgraphLroOperationStuck resolved", 30*time.Second+keepFiringFor, func() (bool, string) {
 			alerts, err := api.alerts()
 			if err != nil {
 				return false, err.Error()
@@ -944,7 +1062,117 @@ receivers:
 		})
 	})
 
-	if strings.Contains(x.stderr.String(), tn.ClientSecret) {
+	// The reader's sessions are revoked (a password reset, say): the alert
+	// for the sign-in reaches Alertmanager, and holds back the Unreadable
+	// alert of the password reset it can no longer read.
+	t.Run("revoked delegated sign-in alerts once for the tenant", func(t *testing.T) {
+		tn.RevokeSignIns(reader)
+		eventually(t, "MsgraphLroDelegatedSignInRequired delivered", 30*time.Second, func() (bool, string) {
+			_, ok := hook.received("firing", "MsgraphLroDelegatedSignInRequired", map[string]string{"tenant": "contoso"})
+			return ok, "not delivered yet"
+		})
+		eventually(t, "MsgraphLroOperationUnreadable of the password reset inhibited", 30*time.Second, func() (bool, string) {
+			as, err := amAlerts(am.addr, `alertname="MsgraphLroOperationUnreadable"`, `operation_id="`+failedID+`"`)
+			if err != nil || len(as) != 1 {
+				return false, fmt.Sprintf("%v %v", as, err)
+			}
+			return as[0].Status.State == "suppressed" && len(as[0].Status.InhibitedBy) == 1, fmt.Sprintf("%+v", as[0].Status)
+		})
+		if !strings.Contains(x.stderr.String(), "sign in again with: msgraph_lro_exporter login --config.file="+cfgFile+" --tenant=contoso") {
+			t.Errorf("the exporter's log lacks the login command:\n%s", x.stderr.String())
+		}
+		// A new sign-in mends it, with no reload.
+		signedIn(t, tn, dir)
+		eventually(t, "MsgraphLroDelegatedSignInRequired resolved", 30*time.Second, func() (bool, string) {
+			_, ok := hook.received("resolved", "MsgraphLroDelegatedSignInRequired", map[string]string{"tenant": "contoso"})
+			return ok, "resolution not delivered yet"
+		})
+	})
+
+	// The exporter dies (SIGKILL, as the OOM killer would) and comes back
+	// on the same address within keep_firing_for, as in a rollout.
+	restarted := x
+	t.Run("exporter killed and restarted", func(t *testing.T) {
+		writeFile(t, dir, "msgraph_lro.yml", e2eConfig(tn, secret, wrong, delegated, reloaded, ""), 0o644) // the bad one would not start
+		kept := map[string]string{"MsgraphLroOperationFailed": failedID, "MsgraphLroOperationNotStarted": queuedID}
+		before := map[string]string{}
+		delivered := map[string]int{}
+		for name, id := range kept {
+			at, err := api.activeAt(name)
+			if err != nil || at[id] == "" {
+				t.Fatalf("%s of %s not firing before the kill: %v %v", name, id, at, err)
+			}
+			before[name] = at[id]
+			delivered[name] = hook.count("firing", name, map[string]string{"operation_id": id})
+		}
+
+		if err := x.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-x.done
+		killed := time.Now()
+		var down webhookAlert
+		eventually(t, "MsgraphLroExporterDown delivered", exporterDownFor+15*time.Second, func() (bool, string) {
+			var ok bool
+			down, ok = hook.received("firing", "MsgraphLroExporterDown", map[string]string{"instance": exporterAddr})
+			return ok, "not delivered yet"
+		})
+		took := time.Since(killed)
+		t.Logf("MsgraphLroExporterDown delivered to %s %.1fs after the kill (for: %s)", down.Receiver, took.Seconds(), exporterDownFor)
+		if took < exporterDownFor {
+			t.Errorf("MsgraphLroExporterDown delivered %.1fs after the kill, before its for: of %s", took.Seconds(), exporterDownFor)
+		}
+		if down.Receiver != "msgraph-lro-pager" || down.Labels["severity"] != "critical" {
+			t.Errorf("MsgraphLroExporterDown went to %q with severity %q; want msgraph-lro-pager, critical", down.Receiver, down.Labels["severity"])
+		}
+		// Meanwhile the operation alerts still fire in Prometheus, and
+		// Alertmanager holds them back.
+		for name, id := range kept {
+			at, err := api.activeAt(name)
+			if err != nil || at[id] != before[name] {
+				t.Errorf("%s of %s while the exporter is down: active since %q (%v), want %q", name, id, at[id], err, before[name])
+			}
+			eventually(t, name+" inhibited", 10*time.Second, func() (bool, string) {
+				as, err := amAlerts(am.addr, `alertname="`+name+`"`, `operation_id="`+id+`"`)
+				if err != nil || len(as) != 1 {
+					return false, fmt.Sprintf("%v %v", as, err)
+				}
+				return as[0].Status.State == "suppressed", fmt.Sprintf("%+v", as[0].Status)
+			})
+		}
+
+		restarted = start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--web.listen-address="+exporterAddr, "--config.file="+cfgFile, "--web.enable-lifecycle")
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("restarted exporter's log:\n%s", restarted.stderr.String())
+			}
+		})
+		t.Logf("exporter back %.1fs after the kill (keep_firing_for: %s)", time.Since(killed).Seconds(), keepFiringFor)
+		eventually(t, "MsgraphLroExporterDown resolved", 20*time.Second, func() (bool, string) {
+			_, ok := hook.received("resolved", "MsgraphLroExporterDown", map[string]string{"instance": exporterAddr})
+			return ok, "resolution not delivered yet"
+		})
+		// The operations are read again; their alerts go on as they were.
+		eventually(t, "operations read again", 20*time.Second, func() (bool, string) {
+			n, err := count(fmt.Sprintf(`msgraph_lro_status{job="msgraph_lro",operation_id=%q,status="failed"} == 1`, failedID))
+			return err == nil && n == 1, fmt.Sprintf("%d %v", n, err)
+		})
+		time.Sleep(3 * time.Second) // a few evaluations and Alertmanager flushes
+		for name, id := range kept {
+			at, err := api.activeAt(name)
+			if err != nil || at[id] != before[name] {
+				t.Errorf("%s of %s after the restart: active since %q (%v), want %q: it started again", name, id, at[id], err, before[name])
+			}
+			if n := hook.count("resolved", name, map[string]string{"operation_id": id}); n != 0 {
+				t.Errorf("%s of %s: resolved across the restart (%d notifications)", name, id, n)
+			}
+			if n := hook.count("firing", name, map[string]string{"operation_id": id}); n != delivered[name] {
+				t.Errorf("%s of %s: delivered %d times after the restart, %d before: it paged again", name, id, n, delivered[name])
+			}
+		}
+	})
+
+	if strings.Contains(x.stderr.String()+restarted.stderr.String(), tn.ClientSecret) {
 		t.Error("the exporter's log holds the client secret")
 	}
 	if !strings.Contains(x.stderr.String(), "configuration refused") {

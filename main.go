@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -23,7 +24,6 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
-	slogkit "github.com/tjhop/slog-gokit"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
@@ -33,6 +33,7 @@ import (
 const program = "msgraph_lro_exporter"
 
 func main() {
+	fillVersion(debug.ReadBuildInfo())
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -46,6 +47,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		logLevel      = app.Flag("log.level", "Only log messages with the given severity or above. One of: [debug, info, warn, error]").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		demo          = app.Flag("demo", "Serve metrics from a built-in simulated tenant; no configuration file or credentials needed.").Bool()
+		lifecycle     = app.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP always reloads).").Bool()
 		webFlags      = kingpinflag.AddFlags(app, ":10071")
 
 		_        = app.Command("serve", "Run the exporter (the default command).").Default()
@@ -74,6 +76,11 @@ func run(args []string, stdout, stderr *os.File) int {
 		if err == nil {
 			clients, err = collector.NewClients(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
 		}
+		if f := *webFlags.WebConfigFile; err == nil && f != "" {
+			if err = web.Validate(f); err != nil {
+				err = fmt.Errorf("--web.config.file %s: %w", f, err)
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %s\n", program, err)
 			return 1
@@ -86,6 +93,9 @@ func run(args []string, stdout, stderr *os.File) int {
 			fmt.Fprintf(stderr, "warning: tenant %q: %s\n", tenant, problems[tenant])
 		}
 		fmt.Fprintf(stdout, "%s: OK: %d tenants, %d operations, %d discovery jobs\n", *configFile, len(cfg.Tenants), len(cfg.Operations), len(cfg.Discovery))
+		if f := *webFlags.WebConfigFile; f != "" {
+			fmt.Fprintf(stdout, "%s: OK\n", f)
+		}
 		return 0
 	}
 
@@ -140,6 +150,11 @@ func run(args []string, stdout, stderr *os.File) int {
 			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
 			return
 		}
+		// Each reload drops every token cache: not for anyone who reaches the port.
+		if !*lifecycle {
+			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
+			return
+		}
 		if err := reloader.reload(); err != nil {
 			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
 			return
@@ -147,20 +162,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		fmt.Fprintln(w, "Reloaded.")
 	})
 	if *telemetryPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "Microsoft Graph long-running operations exporter",
-			Description: "Prometheus exporter for the health of Microsoft Graph long-running operations",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: *telemetryPath, Text: "Metrics"},
-				{Address: "/-/healthy", Text: "Health"},
-			},
-		})
-		if err != nil {
-			level.Error(logger).Log("msg", "landing page", "err", err)
-			return 1
-		}
-		mux.Handle("/", landing)
+		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo))
 	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -211,9 +213,9 @@ func newLoggers(w *os.File, lvl, format string) (log.Logger, *slog.Logger) {
 		opt = level.AllowInfo()
 	}
 	base := level.NewFilter(l, opt)
-	// slog records carry their own time and caller.
-	sloggr := slog.New(slogkit.NewGoKitHandler(base, sl))
-	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), sloggr
+	// slog records carry their own time and caller; the bridge writes them
+	// under the keys go-kit's lines have.
+	return log.With(base, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), slog.New(newSlogBridge(base, sl))
 }
 
 // reloader loads the config, builds its Graph clients, and only then hands
@@ -221,6 +223,7 @@ func newLoggers(w *os.File, lvl, format string) (log.Logger, *slog.Logger) {
 type reloader struct {
 	mu      sync.Mutex
 	loaded  bool // a configuration is in use
+	cfg     *config.Config
 	load    func() (*config.Config, error)
 	exp     *collector.Exporter
 	hc      *http.Client
@@ -278,8 +281,17 @@ func (r *reloader) apply() error {
 		level.Error(r.logger).Log("msg", "delegated sign-in unusable; this tenant's password-reset operations show up 0 until it is fixed, everything else is served", "tenant", tenant, "err", problems[tenant])
 	}
 	r.exp.Apply(cfg, clients)
+	r.metrics.SetCredentialExpiry(clients)
+	r.cfg = cfg
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
 	return nil
+}
+
+// current is the configuration in use, nil before the first load.
+func (r *reloader) current() *config.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
 }
 
 // Describe implements prometheus.Collector.

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -81,11 +82,14 @@ type exporter struct {
 	err    error         // cmd.Wait's; read after done
 }
 
-// start runs the binary on 127.0.0.1 port 0 and waits until it listens.
-// Cleanup interrupts it if it is still running.
+// start runs the binary on 127.0.0.1 port 0 (unless args give a
+// --web.listen-address) and waits until it listens. Cleanup interrupts it
+// if it is still running.
 func start(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
-	args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--web.listen-address=") }) {
+		args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
+	}
 	x := &exporter{stderr: &lockedBuffer{}, done: make(chan struct{})}
 	x.cmd = exec.Command(binary(t), args...)
 	x.cmd.Env = append(os.Environ(), env...)

@@ -153,7 +153,7 @@ func TestReloadThroughHTTP(t *testing.T) {
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
 	cfgFile := writeFile(t, dir, "msgraph_lro.yml", reloadConfig(tn, secret, "op-a"), 0o644)
-	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile, "--web.enable-lifecycle")
 
 	first := stateOf(x.scrape(t))
 	if first.ops != "op-a=1" || first.successful != "1" || first.watched != "1" || first.when == "" {
@@ -286,7 +286,7 @@ func TestReloadRereadsSecretFile(t *testing.T) {
 	dir := t.TempDir()
 	secret := writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600)
 	cfgFile := writeFile(t, dir, "msgraph_lro.yml", reloadConfig(tn, secret, "op-a"), 0o644)
-	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile, "--web.enable-lifecycle")
 
 	tokens := func(body string) string {
 		ok, _ := sample(body, "msgraph_lro_token_requests_total", "tenant", "contoso", "result", "success")
@@ -419,4 +419,46 @@ func TestReloaderConcurrentWithScrapes(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
+}
+
+// Without --web.enable-lifecycle, POST /-/reload is refused with 403 and
+// changes nothing: no reload, no token cache dropped, no token request.
+// SIGHUP still reloads.
+func TestReloadLifecycleOff(t *testing.T) {
+	tn := reloadTenant(t)
+	dir := t.TempDir()
+	secret := writeFile(t, dir, "secret", tn.ClientSecret, 0o600)
+	cfgFile := writeFile(t, dir, "msgraph_lro.yml", reloadConfig(tn, secret, "op-a"), 0o644)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfgFile)
+	first := stateOf(x.scrape(t))
+	if first.ops != "op-a=1" {
+		t.Fatalf("at start: %+v", first)
+	}
+	tokensBefore := tn.TokenRequests()
+
+	writeFile(t, dir, "msgraph_lro.yml", reloadConfig(tn, secret, "op-b"), 0o644)
+	for range 3 {
+		code, body := x.post(t, "/-/reload")
+		if want := "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.\n"; code != http.StatusForbidden || body != want {
+			t.Errorf("POST /-/reload without --web.enable-lifecycle: %d %q; want 403 %q", code, body, want)
+		}
+	}
+	if code, _ := x.get(t, "/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: %d, want 405", code)
+	}
+	time.Sleep(5 * time.Millisecond) // past cache_ttl: a dropped token cache would show
+	if s := stateOf(x.scrape(t)); s != first {
+		t.Errorf("after refused POSTs: %+v; want the state at start %+v", s, first)
+	}
+	if n := tn.TokenRequests(); n != tokensBefore {
+		t.Errorf("refused POSTs caused %d token requests", n-tokensBefore)
+	}
+	if n := strings.Count(x.stderr.String(), `msg="configuration loaded"`); n != 1 {
+		t.Errorf("configuration loaded %d times, want once (at start)", n)
+	}
+
+	if err := x.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	x.waitState(t, "SIGHUP without --web.enable-lifecycle", func(s reloadState) bool { return s.ops == "op-b=1" })
 }

@@ -25,9 +25,11 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
-// graphtestToken matches an access token the simulated identity platform
-// issues: no output of the exporter may hold one.
-var graphtestToken = regexp.MustCompile(`gt\.[A-Za-z0-9_-]{64}`)
+// graphtestToken matches a token the simulated identity platform issues:
+// no output of the exporter may hold one. Access and id tokens are JWTs
+// (with a signature of 256 random bytes), refresh tokens "1.AQ" and 300
+// characters.
+var graphtestToken = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{300,}|1\.AQ[A-Za-z0-9_-]{300}`)
 
 // trap is a host the token and the credentials must never reach: a TLS
 // server (with httptest's certificate) that counts every connection, even
@@ -185,7 +187,7 @@ func TestSecretsNeverShown(t *testing.T) {
 			cfgFile := writeFile(t, dir, "msgraph_lro.yml", config(delegated), 0o600)
 
 			tn.FailTokens(1, http.StatusUnauthorized) // the first token request fails: AADSTS7000222
-			x := start(t, env, "--config.file="+cfgFile, "--log.level=debug", "--log.format="+tc.format)
+			x := start(t, env, "--config.file="+cfgFile, "--log.level=debug", "--log.format="+tc.format, "--web.enable-lifecycle")
 			var shown []string
 			get := func(path string, hdr ...string) string {
 				code, b := x.get(t, path, hdr...)

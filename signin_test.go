@@ -149,7 +149,7 @@ func TestDelegatedSignInLifecycle(t *testing.T) {
 
 	// Before the sign-in, --config.check says what is missing.
 	out, err = exec.Command(binary(t), "--config.check", "--config.file="+f.cfgFile).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "contoso-cache.json does not exist yet") {
+	if want := "warning: tenant \"contoso\": token: delegated sign-in: token cache file " + f.cacheFile + " does not exist: sign in with: msgraph_lro_exporter login --config.file=" + f.cfgFile + " --tenant=contoso\n"; err != nil || !strings.Contains(string(out), want) {
 		t.Fatalf("--config.check before login: %v\n%s", err, out)
 	}
 

@@ -96,7 +96,7 @@ func testWebConfig(t *testing.T, webConfig string) {
 	secret := writeFile(t, dir, "secret", tn.ClientSecret, 0o600)
 	cfg := writeFile(t, dir, "msgraph_lro.yml", tenantConfig(tn, secret, "  - {tenant: contoso, scope: industryData, id: "+ref.ID+"}\n"), 0o600)
 
-	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg, "--web.config.file="+wcFile)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg, "--web.config.file="+wcFile, "--web.enable-lifecycle")
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(x.stderr.String(), "TLS is enabled.") {
 		if time.Now().After(deadline) {
@@ -256,7 +256,38 @@ func TestWebConfigInvalidRefusesToServe(t *testing.T) {
 			if strings.Contains(string(out), tn.ClientSecret) {
 				t.Errorf("the output holds the client secret:\n%s", out)
 			}
+
+			// --config.check finds the same fault, without serving.
+			out, err = exec.Command(binary(t), "--config.check", "--config.file="+cfg, "--web.config.file="+wcFile).CombinedOutput()
+			if code := exitCode(err); code != 1 || !strings.HasPrefix(string(out), "msgraph_lro_exporter: --web.config.file "+wcFile+": ") {
+				t.Errorf("--config.check with this web config: exit %d:\n%s\nwant exit 1 and msgraph_lro_exporter: --web.config.file %s: …", code, out, wcFile)
+			}
 		})
+	}
+	out, err := exec.Command(binary(t), "--config.check", "--config.file="+cfg, "--web.config.file="+filepath.Join(dir, "absent.yml")).CombinedOutput()
+	if want := "msgraph_lro_exporter: --web.config.file " + filepath.Join(dir, "absent.yml") + ": open " + filepath.Join(dir, "absent.yml") + ": no such file or directory\n"; exitCode(err) != 1 || string(out) != want {
+		t.Errorf("--config.check with a missing web config: %v\n%s\nwant exit 1 and\n%s", err, out, want)
+	}
+}
+
+// --config.check accepts the example web config once its certificate is
+// there, and says so.
+func TestConfigCheckWebConfig(t *testing.T) {
+	dir := t.TempDir()
+	example, err := os.ReadFile("examples/web-config.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wcFile := writeFile(t, dir, "web-config.yml", string(example), 0o600)
+	cfg := writeFile(t, dir, "msgraph_lro.yml", "tenants:\n  - name: contoso\n    tenant_id: 00000000-0000-0000-0000-000000000000\n    client_id: 11111111-1111-1111-1111-111111111111\n    client_secret_file: "+writeFile(t, dir, "secret", "s", 0o600)+"\n", 0o600)
+	out, err := exec.Command(binary(t), "--config.check", "--config.file="+cfg, "--web.config.file="+wcFile).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), "server.crt") {
+		t.Errorf("--config.check with the example web config and no certificate: %v\n%s\nwant exit 1 naming server.crt", err, out)
+	}
+	writeServerCert(t, dir)
+	out, err = exec.Command(binary(t), "--config.check", "--config.file="+cfg, "--web.config.file="+wcFile).CombinedOutput()
+	if want := cfg + ": OK: 1 tenants, 0 operations, 0 discovery jobs\n" + wcFile + ": OK\n"; err != nil || string(out) != want {
+		t.Errorf("--config.check with the example web config: %v\n%s\nwant\n%s", err, out, want)
 	}
 }
 

@@ -500,10 +500,10 @@ func (v *validator) delegated(t *Tenant, f fields, where string) error {
 	fi, err := os.Stat(d.TokenCacheFile)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+		// Not yet signed in: the exporter says so, with the command.
 		if di, err := os.Stat(filepath.Dir(d.TokenCacheFile)); err != nil || !di.IsDir() {
 			return fail("token_cache_file", "the directory of %s does not exist", d.TokenCacheFile)
 		}
-		v.warnf(line("token_cache_file"), where, "delegated.token_cache_file", "%s does not exist yet; until an account signs in with `msgraph_lro_exporter login --tenant=%s`, this tenant's password-reset operations are not read", d.TokenCacheFile, t.Name)
 	case err != nil:
 		return fail("token_cache_file", "%s", err)
 	case !fi.Mode().IsRegular():

@@ -70,6 +70,8 @@ type msalSource struct {
 	renew     func() (func(context.Context) (string, bool, error), error)
 	last      string    // the token handed out last
 	lastRenew time.Time // when renew last ran
+
+	notAfter time.Time // a client certificate's; zero for other credentials
 }
 
 // renewEvery bounds how often a refused token empties the cache: a Graph
@@ -121,6 +123,9 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		if cred, err = confidential.NewCredFromCert(certs, key); err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}
+		// The first certificate is the one MSAL signs with and names by
+		// its thumbprint; the identity platform refuses it after NotAfter.
+		s.notAfter = certs[0].NotAfter
 	case CredentialFederatedToken:
 		path := o.FederatedTokenPath
 		// The file is re-read for every token request: Kubernetes rotates
@@ -161,6 +166,16 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// CredentialExpiry is when the client's credential stops working, if the
+// exporter can know: a client certificate's NotAfter. Secrets, federated
+// tokens and managed identities say nothing of their expiry.
+func (c *Client) CredentialExpiry() (time.Time, bool) {
+	if s, ok := c.tokens.(*msalSource); ok && !s.notAfter.IsZero() {
+		return s.notAfter, true
+	}
+	return time.Time{}, false
 }
 
 // Refused is told that Graph answered 401 to a request carrying token: a

@@ -161,3 +161,48 @@ func TestNewTokenSourceRejects(t *testing.T) {
 		}
 	}
 }
+
+// A client certificate's NotAfter is shown per tenant; a later call with
+// other clients (a reload) shows only theirs.
+func TestCredentialExpiry(t *testing.T) {
+	pemData, err := os.ReadFile("../config/testdata/client.pem") // NotAfter Oct 30 01:48:59 2126 GMT
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := graph.NewMetrics()
+	client := func(name string, o graph.CredentialOptions) *graph.Client {
+		t.Helper()
+		o.Tenant, o.TenantID, o.ClientID = name, "00000000-0000-0000-0000-000000000000", "11111111-1111-1111-1111-111111111111"
+		o.AuthorityHost, o.GraphEndpoint = "https://login.microsoftonline.com", "https://graph.microsoft.com"
+		ts, err := graph.NewTokenSource(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := graph.NewClient(graph.ClientOptions{Tenant: name, GraphEndpoint: o.GraphEndpoint, Tokens: ts, Metrics: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	cert := client("contoso", graph.CredentialOptions{Kind: graph.CredentialClientCertificate, CertificatePEM: pemData})
+	secret := client("fabrikam", graph.CredentialOptions{Kind: graph.CredentialClientSecret, Secret: "s3cr3t"})
+	if got, ok := cert.CredentialExpiry(); !ok || got.Unix() != 4948998539 {
+		t.Errorf("certificate expiry %v %v, want 2126-10-30T01:48:59Z", got, ok)
+	}
+	if _, ok := secret.CredentialExpiry(); ok {
+		t.Error("a client secret reports an expiry")
+	}
+
+	m.SetCredentialExpiry(map[string]*graph.Client{"contoso": cert, "fabrikam": secret})
+	if err := testutil.CollectAndCompare(m, strings.NewReader(`
+# HELP msgraph_lro_credential_expiry_timestamp_seconds When the tenant's credential expires, in Unix seconds: a client certificate's NotAfter. Absent for credentials whose expiry the exporter cannot see (client secrets: see the app registration).
+# TYPE msgraph_lro_credential_expiry_timestamp_seconds gauge
+msgraph_lro_credential_expiry_timestamp_seconds{tenant="contoso"} 4.948998539e+09
+`), "msgraph_lro_credential_expiry_timestamp_seconds"); err != nil {
+		t.Error(err)
+	}
+	m.SetCredentialExpiry(map[string]*graph.Client{"fabrikam": secret})
+	if n := testutil.CollectAndCount(m, "msgraph_lro_credential_expiry_timestamp_seconds"); n != 0 {
+		t.Errorf("after a reload without the certificate: %d series, want 0", n)
+	}
+}

@@ -106,7 +106,8 @@ type delegatedSource struct {
 	until    time.Time // when it may be tried again
 	failSig  fileSig   // the cache file as it was at the failure
 	lastLog  time.Time
-	repeated int // failures not logged since lastLog
+	lastMsg  string // the failure logged at lastLog
+	repeated int    // failures not logged since lastLog
 }
 
 // NewDelegatedTokenSource builds the MSAL public client for a tenant's
@@ -189,7 +190,10 @@ func (s *delegatedSource) Token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s.failure = nil
+	if s.failure != nil {
+		level.Info(s.logger).Log("msg", "delegated sign-in works again")
+	}
+	s.failure, s.lastMsg = nil, ""
 	return tok, nil
 }
 
@@ -216,6 +220,11 @@ func (s *delegatedSource) acquire(ctx context.Context) (string, error) {
 	}
 	r, err := s.app.AcquireTokenSilent(ctx, s.scopes, public.WithSilentAccount(acct))
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up (a scrape's deadline): not the sign-in's
+			// failure, and not one to hold against the next caller.
+			return "", &TokenError{msg: "delegated sign-in: " + ctx.Err().Error()}
+		}
 		result, reason := classifyTokenError(err)
 		if result == "" { // never reached the identity platform
 			return "", s.fail(&TokenError{msg: "delegated sign-in: " + firstLine(err.Error())}, tokenRetryInterval, sig)
@@ -251,7 +260,8 @@ func (s *delegatedSource) signInError(err error) error {
 }
 
 // fail remembers err until d from now (or until the cache file changes)
-// and logs it, once per interval however often it is asked for.
+// and logs it: once per interval however often it happens, and at once
+// when it is another failure than the one logged last.
 func (s *delegatedSource) fail(err error, d time.Duration, sig fileSig) error {
 	var te *TokenError
 	if errors.As(err, &te) {
@@ -259,13 +269,13 @@ func (s *delegatedSource) fail(err error, d time.Duration, sig fileSig) error {
 	}
 	now := time.Now()
 	s.failure, s.until, s.failSig = err, now.Add(d), sig
-	if now.Sub(s.lastLog) < SignInRetryInterval && !s.lastLog.IsZero() {
+	if msg := err.Error(); msg == s.lastMsg && now.Sub(s.lastLog) < SignInRetryInterval {
 		s.repeated++
 		return err
 	}
 	level.Error(s.logger).Log("msg", "delegated sign-in failed; password-reset operations of this tenant are not read until it works", "err", err,
 		"failures_since_last_log", s.repeated, "retry_in", d)
-	s.lastLog, s.repeated = now, 0
+	s.lastLog, s.lastMsg, s.repeated = now, err.Error(), 0
 	return err
 }
 

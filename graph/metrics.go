@@ -12,6 +12,8 @@ type Metrics struct {
 	Throttled     *prometheus.CounterVec
 	TokenRequests *prometheus.CounterVec
 	SignIn        *prometheus.GaugeVec
+	// CredentialExpiry is set by SetCredentialExpiry, from the clients in use.
+	CredentialExpiry *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metric vectors; register the result as a collector.
@@ -42,6 +44,22 @@ func NewMetrics() *Metrics {
 			Name: "msgraph_lro_delegated_sign_in_valid",
 			Help: "1 while the tenant's delegated sign-in (used for password-reset operations) gives tokens; 0 when it is missing, expired or revoked, or needs interaction, and `msgraph_lro_exporter login --tenant=TENANT` must be run again. Only tenants with a delegated credential have it.",
 		}, []string{"tenant"}),
+		CredentialExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "msgraph_lro_credential_expiry_timestamp_seconds",
+			Help: "When the tenant's credential expires, in Unix seconds: a client certificate's NotAfter. Absent for credentials whose expiry the exporter cannot see (client secrets: see the app registration).",
+		}, []string{"tenant"}),
+	}
+}
+
+// SetCredentialExpiry shows the expiry of the credentials of clients, the
+// Graph clients of the configuration in use, and of no other: a tenant
+// removed, or given another kind of credential, loses its series.
+func (m *Metrics) SetCredentialExpiry(clients map[string]*Client) {
+	m.CredentialExpiry.Reset()
+	for name, c := range clients {
+		if t, ok := c.CredentialExpiry(); ok {
+			m.CredentialExpiry.WithLabelValues(name).Set(float64(t.Unix()))
+		}
 	}
 }
 
@@ -68,6 +86,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.Throttled.Describe(ch)
 	m.TokenRequests.Describe(ch)
 	m.SignIn.Describe(ch)
+	m.CredentialExpiry.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -78,4 +97,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.Throttled.Collect(ch)
 	m.TokenRequests.Collect(ch)
 	m.SignIn.Collect(ch)
+	m.CredentialExpiry.Collect(ch)
 }

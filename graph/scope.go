@@ -212,8 +212,8 @@ func (r OperationRef) Key() string {
 // which means v1.0. An operation of a kind in the table gets the path the
 // kind builds from its fields, so that a pasted URL and the same operation
 // given by its fields have the same Key; any other operation (custom)
-// keeps its path, in plain syntax, and must end in …operations/{id}
-// (engagementAsyncOperations/{id} and the like included).
+// keeps its path, in plain syntax, must start with its version and end in
+// …operations/{id} (engagementAsyncOperations/{id} and the like included).
 func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -269,8 +269,9 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 			return OperationRef{}, fmt.Errorf("path %q has an empty, '.', '..' or encoded '/' segment", p)
 		}
 	}
-	// A version-less path (Teams' Location) is a v1.0 path.
-	version := "v1.0"
+	// A version-less path (Teams' Location) is a v1.0 path, for a kind of
+	// the table; any other path must say its version.
+	version, versioned := "v1.0", true
 	switch {
 	case strings.EqualFold(segs[0], "v1.0"):
 		version, segs = "v1.0", segs[1:]
@@ -278,6 +279,8 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 		version, segs = "beta", segs[1:]
 	case otherVersion.MatchString(segs[0]):
 		return OperationRef{}, fmt.Errorf("path %q does not start with /v1.0/ or /beta/", p)
+	default:
+		versioned = false
 	}
 	ref := OperationRef{Scope: ScopeCustom, RawQuery: u.RawQuery}
 	for _, k := range Kinds {
@@ -285,6 +288,9 @@ func ParseOperationURL(graphEndpoint, raw string) (OperationRef, error) {
 			ref.Path = k.build(version, ref, false)
 			return ref, nil
 		}
+	}
+	if !versioned {
+		return OperationRef{}, fmt.Errorf("path %q does not start with /v1.0/ or /beta/", p)
 	}
 	ref = OperationRef{Scope: ScopeCustom, RawQuery: u.RawQuery}
 	n := len(segs)

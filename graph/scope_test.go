@@ -56,11 +56,15 @@ func TestParseOperationURL(t *testing.T) {
 		}
 	}
 	for raw, want := range map[string]string{
-		"https://evil.example/beta/external/industryData/operations/x":          `host "evil.example" is not the tenant's Graph endpoint https://graph.microsoft.com`,
-		"http://graph.microsoft.com/beta/external/industryData/operations/x":    `scheme "http" is not https`,
-		"https://graph.microsoft.com/beta/external/industryData/operations/":    `path "/beta/external/industryData/operations/" has an empty, '.', '..' or encoded '/' segment`,
-		"https://graph.microsoft.com/beta/external/industryData/x/y":            `path "/beta/external/industryData/x/y" does not end in operations/{id}`,
-		"https://graph.microsoft.com/v2/external/industryData/operations/x":     `path "/v2/external/industryData/operations/x" does not start with /v1.0/ or /beta/`,
+		"https://evil.example/beta/external/industryData/operations/x":       `host "evil.example" is not the tenant's Graph endpoint https://graph.microsoft.com`,
+		"http://graph.microsoft.com/beta/external/industryData/operations/x": `scheme "http" is not https`,
+		"https://graph.microsoft.com/beta/external/industryData/operations/": `path "/beta/external/industryData/operations/" has an empty, '.', '..' or encoded '/' segment`,
+		"https://graph.microsoft.com/beta/external/industryData/x/y":         `path "/beta/external/industryData/x/y" does not end in operations/{id}`,
+		"https://graph.microsoft.com/v2/external/industryData/operations/x":  `path "/v2/external/industryData/operations/x" does not start with /v1.0/ or /beta/`,
+		"/v1.0/me": `path "/v1.0/me" does not end in operations/{id}`,
+		"https://graph.microsoft.com/beta/users/alice@contoso.com": `path "/beta/users/alice@contoso.com" does not end in operations/{id}`,
+		"/v1.0":            `path "/v1.0" does not end in operations/{id}`,
+		"/me/operations/x": `path "/me/operations/x" does not start with /v1.0/ or /beta/`,
 		"/beta/../users/x/authentication/operations/y":                          `path "/beta/../users/x/authentication/operations/y" has an empty, '.', '..' or encoded '/' segment`,
 		"https://u:p@graph.microsoft.com/beta/external/industryData/operations": `URL must not carry user information or a fragment`,
 		"https://u:s3cret@evil.example/beta/external/industryData/operations/x": `URL must not carry user information or a fragment`,

@@ -125,7 +125,8 @@ type Tenant struct {
 	// from AuthorityHost. The token scope is GraphEndpoint + "/.default".
 	GraphEndpoint string
 	// CAFile is the path of a PEM file holding the certificate both servers
-	// use, for SSL_CERT_FILE in a subprocess. Close removes it.
+	// use, for SSL_CERT_FILE in a subprocess. Close removes it. Empty for a
+	// tenant of StartInMemory.
 	CAFile string
 	// IdentityHeader is the X-IDENTITY-HEADER value the managed identity
 	// endpoint wants (IDENTITY_HEADER for MSAL).
@@ -218,9 +219,16 @@ func NewTenant(t TB) *Tenant {
 	return tn
 }
 
-// Start starts a tenant that is not bound to a test, as the exporter's
-// --demo mode needs. The caller must call Close.
-func Start() (*Tenant, error) {
+// Start starts a tenant that is not bound to a test. The caller must call
+// Close.
+func Start() (*Tenant, error) { return start(true) }
+
+// StartInMemory is Start writing nothing to disk, as the exporter's --demo
+// needs under a read-only root file system: CAFile is empty (HTTPClient and
+// RootCAs trust the servers without it).
+func StartInMemory() (*Tenant, error) { return start(false) }
+
+func start(writeCAFile bool) (*Tenant, error) {
 	tn := &Tenant{
 		TenantID:       newGUID(),
 		ClientID:       newGUID(),
@@ -258,14 +266,16 @@ func Start() (*Tenant, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing the TLS certificate: %w", err)
 	}
-	tn.dir, err = os.MkdirTemp("", "graphtest-")
-	if err != nil {
-		return nil, fmt.Errorf("creating a directory for the CA file: %w", err)
-	}
-	tn.CAFile = filepath.Join(tn.dir, "ca.pem")
-	if err := os.WriteFile(tn.CAFile, certPEM, 0o600); err != nil {
-		_ = os.RemoveAll(tn.dir)
-		return nil, fmt.Errorf("writing the CA file: %w", err)
+	if writeCAFile {
+		tn.dir, err = os.MkdirTemp("", "graphtest-")
+		if err != nil {
+			return nil, fmt.Errorf("creating a directory for the CA file: %w", err)
+		}
+		tn.CAFile = filepath.Join(tn.dir, "ca.pem")
+		if err := os.WriteFile(tn.CAFile, certPEM, 0o600); err != nil {
+			_ = os.RemoveAll(tn.dir)
+			return nil, fmt.Errorf("writing the CA file: %w", err)
+		}
 	}
 	tn.transport = &http.Transport{
 		Proxy:               nil, // never send the simulated tenant's traffic to a proxy
