@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
@@ -44,7 +46,7 @@ func probeExamples(cfg *config.Config) []web.LandingLinks {
 // landingPage serves / from the configuration in use, so that its /probe
 // examples follow reloads. Every link it shows answers 200: there is no
 // pprof link (the exporter serves no profiling) and no /-/reload (a POST).
-func landingPage(current func() *config.Config, telemetryPath string, demo bool) http.Handler {
+func landingPage(current func() *config.Config, telemetryPath string, demo bool, shard collector.Shard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lc := web.LandingConfig{
 			Name:        "Microsoft Graph long-running operations exporter",
@@ -62,11 +64,15 @@ func landingPage(current func() *config.Config, telemetryPath string, demo bool)
 			web.LandingLinks{Address: "/-/healthy", Text: "Health", Description: "200 while the process runs"},
 			web.LandingLinks{Address: "/-/ready", Text: "Ready", Description: "200 once the configuration is loaded"},
 		)
+		if shard.Total > 1 {
+			lc.ExtraHTML += fmt.Sprintf(`<div id="shard">Shard %d of %d (--shard=%d --total-shards=%d): this replica watches the configured and discovered operations whose key hashes to it; the other replicas watch the rest.</div>`,
+				shard.Index, shard.Total, shard.Index, shard.Total)
+		}
 		if demo {
 			lc.Name += " (DEMO)"
 			lc.HeaderColor = "#b3261e"
 			lc.ExtraCSS = ".demo{border:3px solid #b3261e;padding:0.5em 1em;margin:1em 0;font-weight:bold}"
-			lc.ExtraHTML = `<div class="demo" id="demo">` + html.EscapeString("DEMO MODE: these metrics come from a simulated tenant inside this process. Nothing here is real and no credentials are used.") + `</div>`
+			lc.ExtraHTML += `<div class="demo" id="demo">` + html.EscapeString("DEMO MODE: these metrics come from a simulated tenant inside this process. Nothing here is real and no credentials are used.") + `</div>`
 		}
 		h, err := web.NewLandingPage(lc)
 		if err != nil {

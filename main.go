@@ -48,6 +48,8 @@ func run(args []string, stdout, stderr *os.File) int {
 		logFormat     = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		demo          = app.Flag("demo", "Serve metrics from a built-in simulated tenant; no configuration file or credentials needed.").Bool()
 		lifecycle     = app.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP always reloads).").Bool()
+		shardIndex    = app.Flag("shard", "This replica's shard, from 0: it watches the configured and discovered operations whose key hashes to it (as kube-state-metrics).").Default("0").Int()
+		totalShards   = app.Flag("total-shards", "How many replicas share the operations of one config, each with its own --shard.").Default("1").Int()
 		webFlags      = kingpinflag.AddFlags(app, ":10071")
 
 		_        = app.Command("serve", "Run the exporter (the default command).").Default()
@@ -61,6 +63,11 @@ func run(args []string, stdout, stderr *os.File) int {
 	app.ErrorWriter(stderr)
 	cmd, err := app.Parse(args)
 	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", program, err)
+		return 2
+	}
+	shard := collector.Shard{Index: *shardIndex, Total: *totalShards}
+	if err := shard.Validate(); err != nil {
 		fmt.Fprintf(stderr, "%s: %s\n", program, err)
 		return 2
 	}
@@ -103,6 +110,7 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	metrics := graph.NewMetrics()
 	exp := collector.New(logger, time.Now)
+	exp.SetShard(shard)
 	var (
 		hc   *http.Client
 		load = func() (*config.Config, error) { return config.Load(*configFile) }
@@ -162,7 +170,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		fmt.Fprintln(w, "Reloaded.")
 	})
 	if *telemetryPath != "/" {
-		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo))
+		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo, shard))
 	}
 
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

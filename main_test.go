@@ -266,9 +266,9 @@ func TestBinaryAgainstSimulatedTenant(t *testing.T) {
 	w.WriteString(series("msgraph_lro_up", op1, "1"))
 	w.WriteString(series("msgraph_lro_up", op2, "1"))
 	w.WriteString(series("msgraph_lro_up", op3, "0"))
-	w.WriteString(`# HELP msgraph_lro_operations Operations watched, by tenant and source (config, discovery).
+	w.WriteString(`# HELP msgraph_lro_operations Operations watched, by tenant, source (config, discovery) and shard (--shard: this replica's part of them; 0 when it watches all).
 # TYPE msgraph_lro_operations gauge
-msgraph_lro_operations{source="config",tenant="contoso"} 3
+msgraph_lro_operations{shard="0",source="config",tenant="contoso"} 3
 # HELP msgraph_lro_graph_requests_total HTTP requests sent to Microsoft Graph, by tenant and HTTP status code ("error" when no answer came: timeout, connection failure). A $batch request counts once.
 # TYPE msgraph_lro_graph_requests_total counter
 msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 2

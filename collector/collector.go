@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,7 @@ type state struct {
 	overLimit int // operations not watched because of MaxOperations
 	jobs      []*job
 	knownKeys map[string]bool
+	shard     string // the shard label of msgraph_lro_operations
 }
 
 type opCount struct {
@@ -107,6 +109,7 @@ type Exporter struct {
 	jobs     []*job // discovery jobs running
 	// tenantIDs is each tenant's identity as the last Apply saw it.
 	tenantIDs map[string]string
+	shard     Shard // the part of the operations this replica watches
 
 	jobsMu   sync.Mutex // serialises starting and stopping the jobs
 	stopJobs func()     // stops the jobs running; guarded by jobsMu
@@ -126,6 +129,15 @@ func New(logger log.Logger, now func() time.Time) *Exporter {
 	e := &Exporter{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
 	e.Update(nil, nil, Settings{})
 	return e
+}
+
+// SetShard makes the exporter watch only the configured and discovered
+// operations of shard s (see Shard); call it before the first Apply.
+func (e *Exporter) SetShard(s Shard) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.shard = s
+	e.rebuild()
 }
 
 // Update replaces the configured operations. Cached answers of operations
@@ -195,12 +207,15 @@ func (e *Exporter) rebuild() {
 	sort.Strings(static)
 
 	s := e.settings
-	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), jobs: e.jobs}
+	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), jobs: e.jobs, shard: strconv.Itoa(e.shard.Index)}
 	keep := make(map[string]bool, len(targets))
 	pool := pairPool{}
 	counts := map[[2]string]int{}
 	series := make(map[string]bool, len(targets))
 	for _, t := range targets {
+		if !e.shard.Owns(t.Tenant, t.Ref) {
+			continue // another replica's
+		}
 		tt := target{Target: t, key: targetKey(t.Tenant, t.Ref)}
 		if keep[tt.key] {
 			continue // a configured operation wins over a discovered duplicate
@@ -408,7 +423,7 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 		s.e.emit(ch, &st.d, &st.targets[i], &res[i], now)
 	}
 	for _, c := range st.counts {
-		ch <- prometheus.MustNewConstMetric(st.d.operations, prometheus.GaugeValue, float64(c.n), c.tenant, c.source)
+		ch <- prometheus.MustNewConstMetric(st.d.operations, prometheus.GaugeValue, float64(c.n), c.tenant, c.source, st.shard)
 	}
 	ch <- prometheus.MustNewConstMetric(st.d.overLimit, prometheus.GaugeValue, float64(st.overLimit))
 	for _, j := range st.jobs {

@@ -344,9 +344,9 @@ msgraph_lro_last_success_timestamp_seconds{` + pw + `} 1.6863552e+09
 msgraph_lro_last_success_timestamp_seconds{` + imp + `} 1.6863552e+09
 msgraph_lro_last_success_timestamp_seconds{` + st + `} 1.6863552e+09
 msgraph_lro_last_success_timestamp_seconds{` + unk + `} 1.6863552e+09
-# HELP msgraph_lro_operations Operations watched, by tenant and source (config, discovery).
+# HELP msgraph_lro_operations Operations watched, by tenant, source (config, discovery) and shard (--shard: this replica's part of them; 0 when it watches all).
 # TYPE msgraph_lro_operations gauge
-msgraph_lro_operations{source="config",tenant="contoso"} 6
+msgraph_lro_operations{shard="0",source="config",tenant="contoso"} 6
 `
 	e.expect(5*time.Second, want, "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds", "msgraph_lro_last_action_timestamp_seconds",
 		"msgraph_lro_age_seconds", "msgraph_lro_last_action_age_seconds", "msgraph_lro_completion_ratio", "msgraph_lro_info",

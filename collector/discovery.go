@@ -174,8 +174,14 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 	if !current {
 		return // a reload replaced the client: its job will list again
 	}
+	e.mu.Lock()
+	shard := e.shard
+	e.mu.Unlock()
 	targets := make([]Target, 0, len(found))
 	for _, d := range found {
+		if !shard.Owns(j.Tenant, d.Ref) {
+			continue // every replica lists; each keeps its own share
+		}
 		key := targetKey(j.Tenant, d.Ref)
 		op := d.Op
 		if op != nil {

@@ -93,9 +93,9 @@ msgraph_lro_discovery_errors_total{case="",list="",scope="industryData",site="",
 # HELP msgraph_lro_discovery_last_success_timestamp_seconds When the discovery job last listed its collection successfully, in Unix seconds.
 # TYPE msgraph_lro_discovery_last_success_timestamp_seconds gauge
 msgraph_lro_discovery_last_success_timestamp_seconds{case="",list="",scope="industryData",site="",tenant="contoso"} 1.6863552e+09
-# HELP msgraph_lro_operations Operations watched, by tenant and source (config, discovery).
+# HELP msgraph_lro_operations Operations watched, by tenant, source (config, discovery) and shard (--shard: this replica's part of them; 0 when it watches all).
 # TYPE msgraph_lro_operations gauge
-msgraph_lro_operations{source="discovery",tenant="contoso"} 23
+msgraph_lro_operations{shard="0",source="discovery",tenant="contoso"} 23
 `
 	e.expect(5*time.Second, want, "msgraph_lro_discovery_operations", "msgraph_lro_discovery_errors_total",
 		"msgraph_lro_discovery_last_success_timestamp_seconds", "msgraph_lro_operations")
