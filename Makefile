@@ -16,7 +16,7 @@ VPKG       := github.com/prometheus/common/version
 LDFLAGS    := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
               -X $(VPKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) -X $(VPKG).BuildDate=$(BUILD_DATE)
 
-.PHONY: fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
+.PHONY: chart chart-test fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
 
 all: test build
 
@@ -94,3 +94,30 @@ fuzz:
 		echo "--- fuzz $$name ($$pkg, $(FUZZTIME))"; \
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
+
+CHART        := charts/msgraph-lro-exporter
+HELM_VERSION := v3.22.0
+TOOLS        := $(CURDIR)/.tools
+HELM         := $(TOOLS)/helm-$(HELM_VERSION)
+
+# Helm from the Go module proxy, built once per version into .tools/.
+$(HELM):
+	@mkdir -p $(TOOLS)/bin-$(HELM_VERSION)
+	GOBIN=$(TOOLS)/bin-$(HELM_VERSION) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(TOOLS)/bin-$(HELM_VERSION)/helm $@
+
+## chart: copy examples/alerts.yml and examples/grafana-dashboard.json into the chart (one source; CI fails if the copies differ)
+chart:
+	cp examples/alerts.yml $(CHART)/files/alerts.yml
+	cp examples/grafana-dashboard.json $(CHART)/files/grafana-dashboard.json
+
+## chart-test: helm lint and helm template of every $(CHART)/ci values file; the manifests decoded strictly into their Kubernetes and Prometheus Operator types, the PrometheusRule through promtool and against examples/alerts.yml, the config through --config.check (needs promtool and openssl; builds Helm $(HELM_VERSION) from the Go module proxy)
+chart-test: $(HELM) build
+	@command -v promtool >/dev/null 2>&1 || { echo "promtool not found: apt-get install -y prometheus"; exit 1; }
+	@command -v openssl >/dev/null 2>&1 || { echo "openssl not found: apt-get install -y openssl"; exit 1; }
+	cmp examples/alerts.yml $(CHART)/files/alerts.yml || { echo "$(CHART)/files/alerts.yml differs from examples/alerts.yml: run make chart"; exit 1; }
+	cmp examples/grafana-dashboard.json $(CHART)/files/grafana-dashboard.json || { echo "$(CHART)/files/grafana-dashboard.json differs from examples/grafana-dashboard.json: run make chart"; exit 1; }
+	@set -e; for f in $(CHART)/ci/*-values.yaml; do \
+		echo "--- helm lint --strict $$f"; $(HELM) lint --strict --quiet $(CHART) --values $$f; \
+	done
+	cd $(CHART)/test && HELM=$(HELM) PROMTOOL=$$(command -v promtool) EXPORTER=$(CURDIR)/$(BIN) $(GO) test -count=1 -v .
