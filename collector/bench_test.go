@@ -215,3 +215,46 @@ func BenchmarkBaselineConstMetrics10000(b *testing.B) {
 		encode(b, reg, 10000)
 	}
 }
+
+// BenchmarkColdScrapePerReplica: how many operations one replica (one
+// shard) can watch and still answer a cold scrape, nothing cached, within
+// a 10 s scrape timeout: cold scrapes of n operations, 4 requests in
+// flight, $batch on, BENCH_LATENCY per HTTP request (default 50ms; Graph's
+// $batch of 20 often takes longer: try 250ms), for each n of
+// BENCH_OPERATIONS (default 2000,4000,8000,12000,16000). README
+// "Kubernetes" quotes it; run with
+//
+//	go test -run '^$' -bench ColdScrapePerReplica -benchtime=1x ./collector/
+//	BENCH_LATENCY=250ms BENCH_OPERATIONS=2000,2500,3000 go test -run '^$' -bench ColdScrapePerReplica -benchtime=1x ./collector/
+func BenchmarkColdScrapePerReplica(b *testing.B) {
+	latency := 50 * time.Millisecond
+	if v := os.Getenv("BENCH_LATENCY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		latency = d
+	}
+	counts := []int{2000, 4000, 8000, 12000, 16000}
+	if v := os.Getenv("BENCH_OPERATIONS"); v != "" {
+		counts = nil
+		for _, f := range strings.Split(v, ",") {
+			var n int
+			if _, err := fmt.Sscan(f, &n); err != nil || n < 1 {
+				b.Fatalf("BENCH_OPERATIONS: %q is not a count", f)
+			}
+			counts = append(counts, n)
+		}
+	}
+	for _, n := range counts {
+		b.Run(fmt.Sprintf("operations=%d", n), func(b *testing.B) {
+			be := newBenchEnv(b, n, "  max_concurrency: 4\n  batch: true")
+			be.tenant.SetLatency(latency)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				benchScrape(b, be.exporter(), n)
+			}
+			b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/scrape")
+		})
+	}
+}
