@@ -532,3 +532,39 @@ func TestDelegatedWithVolume(t *testing.T) {
 		t.Errorf("three shards with persistence: want one volumeClaimTemplate and no shared claim; kinds %s", kinds(objs))
 	}
 }
+
+// README's values-contoso.yaml, the workload identity install, renders
+// and its configuration passes --config.check as the webhook leaves it.
+func TestReadmeValues(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(# values-contoso.yaml\n.*?)```").FindSubmatch(readme)
+	if m == nil {
+		t.Fatal("README has no values-contoso.yaml block")
+	}
+	values := filepath.Join(t.TempDir(), "values-contoso.yaml")
+	if err := os.WriteFile(values, m[1], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	objs := render(t, values)
+	pod, _, _ := podOf(t, objs)
+	checkSecurity(t, pod)
+	if pod.Labels["azure.workload.identity/use"] != "true" || pod.Spec.ServiceAccountName != release+"-msgraph-lro-exporter" {
+		t.Errorf("pod labels %v, service account %s", pod.Labels, pod.Spec.ServiceAccountName)
+	}
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("x.y.z"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkConfig(t, objs, pod, []string{"AZURE_FEDERATED_TOKEN_FILE=" + tok, "AZURE_TENANT_ID=00000000-0000-0000-0000-000000000000", "AZURE_CLIENT_ID=11111111-1111-1111-1111-111111111111"})
+	// README's subject names the service account the release
+	// msgraph-lro-exporter gets.
+	out, err := exec.Command(tool(t, "HELM"), "template", "msgraph-lro-exporter", chartDir, "--kube-version", kubeVersion, "--values", values,
+		"--show-only", "templates/serviceaccount.yaml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "\n  name: msgraph-lro-exporter\n") ||
+		!strings.Contains(string(readme), "system:serviceaccount:monitoring:msgraph-lro-exporter") {
+		t.Errorf("the release msgraph-lro-exporter's service account is not README's: %v\n%s", err, out)
+	}
+}
