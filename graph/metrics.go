@@ -38,7 +38,7 @@ func NewMetrics() *Metrics {
 		}, []string{"tenant"}),
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "msgraph_lro_token_requests_total",
-			Help: "Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run `msgraph_lro_exporter login` again); error (anything else).",
+			Help: "Token requests sent to the identity platform (tokens served from the cache, and callers answered from a remembered failure, are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run `msgraph_lro_exporter login` again); unreachable (no answer came: DNS, connect, TLS, proxy); error (any other failure, the platform's answer).",
 		}, []string{"tenant", "result"}),
 		SignIn: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "msgraph_lro_delegated_sign_in_valid",
@@ -70,6 +70,7 @@ func (m *Metrics) InitTenant(tenant string) {
 	m.Fetched.WithLabelValues(tenant)
 	m.TokenRequests.WithLabelValues(tenant, "success")
 	m.TokenRequests.WithLabelValues(tenant, "error")
+	m.TokenRequests.WithLabelValues(tenant, ResultUnreachable)
 }
 
 // InitDelegated creates the series of a tenant's delegated sign-in.
