@@ -146,15 +146,6 @@ type batchItem struct {
 	Headers map[string]string `json:"headers,omitempty"`
 }
 
-type batchAnswer struct {
-	Responses []struct {
-		ID      string            `json:"id"`
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    json.RawMessage   `json:"body"`
-	} `json:"responses"`
-}
-
 // errBatchRefused marks a batch Graph would not take as a whole.
 var errBatchRefused = errors.New("batch refused")
 
@@ -185,8 +176,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 	body, _ := json.Marshal(map[string][]batchItem{"requests": kept})
 	bu := &url.URL{Scheme: c.endpoint.Scheme, Host: c.endpoint.Host, Path: "/" + version + "/$batch"}
-	a, err := c.send(ctx, http.MethodPost, bu, body, delegated)
-	var ans batchAnswer
+	a, err := c.send(ctx, http.MethodPost, bu, body, delegated, true)
 	switch {
 	case err != nil:
 		for _, it := range kept {
@@ -194,7 +184,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		return nil
 	case a.status == http.StatusOK:
-		if json.Unmarshal(a.body, &ans) != nil {
+		if a.batchErr != nil {
 			err = fmt.Errorf("%w: unreadable answer (client-request-id %s)", errBatchRefused, a.crid)
 		}
 	case a.status == http.StatusBadRequest || a.status == http.StatusFailedDependency || a.status >= 500:
@@ -223,7 +213,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 
 	answered := make(map[string]bool, len(kept))
-	for _, r := range ans.Responses {
+	for _, r := range a.responses {
 		// Each answer once: it must never reach an operation twice.
 		i, ours := sent[r.ID]
 		if !ours || answered[r.ID] {
@@ -231,6 +221,11 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		answered[r.ID] = true
 		c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
+		if r.Oversized {
+			// Read past, not kept: this operation fails, the batch does not.
+			each(i, nil, fmt.Errorf("graph's answer for this operation inside a $batch is larger than %d bytes (client-request-id %s)", MaxBodyBytes, a.crid))
+			continue
+		}
 		b := innerBody(r.Body)
 		if r.Status == http.StatusOK {
 			op, err := DecodeOperationOf(refs[i].Scope, b)

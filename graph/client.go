@@ -196,7 +196,7 @@ func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation
 
 // get sends one GET to Graph and returns the body of a 200.
 func (c *Client) get(ctx context.Context, u *url.URL, delegated bool) ([]byte, error) {
-	a, err := c.send(ctx, http.MethodGet, u, nil, delegated)
+	a, err := c.send(ctx, http.MethodGet, u, nil, delegated, false)
 	if err != nil {
 		return nil, err
 	}
@@ -213,13 +213,19 @@ type answer struct {
 	header http.Header
 	body   []byte
 	crid   string // our client-request-id
+
+	// A $batch's 200 answer, read as it streams in (body is then empty),
+	// or why it could not be read.
+	responses []batchResponse
+	batchErr  error
 }
 
 // send makes one HTTP request to Graph: it waits for a free slot of the
 // tenant's MaxConcurrency, adds the token, counts and times the request,
-// and reads at most MaxBodyBytes of the answer. delegated picks the token:
+// and reads at most MaxBodyBytes of the answer (of a $batch's 200 answer:
+// at most MaxBodyBytes of each inner answer). delegated picks the token:
 // the signed-in account's, or the application's own.
-func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte, delegated bool) (answer, error) {
+func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte, delegated, batch bool) (answer, error) {
 	if !c.MayCarryToken(u) {
 		return answer{}, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
 	}
@@ -276,6 +282,11 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 		if r, ok := tokens.(interface{ Refused(string) }); ok {
 			r.Refused(token)
 		}
+	}
+	if batch && resp.StatusCode == http.StatusOK {
+		a := answer{status: resp.StatusCode, header: resp.Header, crid: crid}
+		a.responses, a.batchErr = readBatchAnswer(resp.Body)
+		return a, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {

@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +48,11 @@ type Fault struct {
 	// Times is how many requests the fault applies to; 0 (or less) means
 	// every request until ClearFaults.
 	Times int
+	// BodyBytes, with Status (200 for an oversized answer), answers with an
+	// operation-shaped JSON object whose statusDetail is BodyBytes long
+	// (a 50 MB answer), streamed in pieces without being held in memory,
+	// alone or as one inner answer of a $batch.
+	BodyBytes int
 }
 
 // activeFault is an injected fault and how many more requests it takes.
@@ -284,10 +291,36 @@ func (rp reply) write(w http.ResponseWriter) {
 	for k, v := range rp.header {
 		w.Header().Set(k, v)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(rp.body)))
+	if !bytes.Contains(rp.body, []byte(padMarker)) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(rp.body)))
+		w.WriteHeader(rp.status)
+		_, _ = w.Write(rp.body)
+		return
+	}
+	// A Fault's BodyBytes: each marker becomes that many bytes, streamed.
 	w.WriteHeader(rp.status)
-	_, _ = w.Write(rp.body)
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	rest := rp.body
+	for _, m := range padRE.FindAllSubmatchIndex(rp.body, -1) {
+		off := len(rp.body) - len(rest)
+		if _, err := w.Write(rest[:m[0]-off]); err != nil {
+			return
+		}
+		n, _ := strconv.Atoi(string(rp.body[m[2]:m[3]]))
+		for ; n > 0; n -= len(chunk) {
+			if _, err := w.Write(chunk[:min(n, len(chunk))]); err != nil {
+				return
+			}
+		}
+		rest = rp.body[m[1]:]
+	}
+	_, _ = w.Write(rest)
 }
+
+// padMarker stands for a Fault's BodyBytes in an answer until it is written.
+const padMarker = "@@graphtest-pad-"
+
+var padRE = regexp.MustCompile(`@@graphtest-pad-(\d+)@@`)
 
 // serveGraph is Graph's handler.
 func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
@@ -598,6 +631,10 @@ var graphErrorCodes = map[int][2]string{
 // faultReply is the answer an injected fault with a Status gives.
 func (t *Tenant) faultReply(f Fault, id ids) reply {
 	var rp reply
+	if f.BodyBytes > 0 {
+		return reply{status: f.Status, header: map[string]string{"Content-Type": "application/json"},
+			body: []byte(fmt.Sprintf(`{"id":"padded","status":"running","statusDetail":"%s%d@@"}`, padMarker, f.BodyBytes))}
+	}
 	if f.Body != nil {
 		rp = reply{status: f.Status, header: map[string]string{}, body: []byte(*f.Body)}
 		switch {
