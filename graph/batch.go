@@ -191,6 +191,10 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		err = fmt.Errorf("%w: %s", errBatchRefused, c.answerError(bu.Path, a.status, a.header, a.body, a.crid))
 	default: // 401, 403, a 429 for the whole batch: the same answer for each
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
+		if gerr.Throttled() {
+			// A whole $batch throttled: the tenant is, whatever the scope.
+			c.holdTenant(gerr, "a 429 for a whole $batch")
+		}
 		for _, it := range kept {
 			each(sent[it.ID], nil, gerr)
 		}

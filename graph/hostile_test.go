@@ -1,11 +1,15 @@
 package graph_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
@@ -73,5 +77,120 @@ func TestHugeGraphAnswerIsCapped(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Errorf("a 50 MB Graph answer allocated %d MiB, want under 64", alloc>>20)
+	}
+}
+
+// throttleClient is a client without batching, one request at a time (so
+// the order is the refs' order), on a clock the test moves.
+func throttleClient(t *testing.T, tn *graphtest.Tenant, batch bool, clock *fakeClock) (*graph.Client, *graph.Metrics) {
+	t.Helper()
+	m := graph.NewMetrics()
+	ts := secretSource(t, tn, m, tn.ClientSecret)
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Now: clock.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+// A 429 whose x-ms-throttle-scope is the app in the tenant (Graph's
+// throttling guidance: Tenant_Application, Tenant, Application) stops
+// every request of the tenant until its Retry-After: the other 19
+// operations are not sent, and fail as throttled with what is left of
+// the wait; after it, all go. A 429 of another scope holds off only its
+// own operation.
+func TestTenantScoped429HoldsOffTheTenant(t *testing.T) {
+	for _, tc := range []struct {
+		scope string
+		held  bool
+	}{
+		{"Tenant_Application/Read/%s/%s", true},
+		{"Tenant/Read/%s/%s", true},
+		{"Application/ReadWrite/%s/%s", true},
+		{"", false},
+		{"User/Read/%s/%s", false},
+	} {
+		t.Run(strings.SplitN(tc.scope, "/", 2)[0], func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			clock := newFakeClock()
+			c, m := throttleClient(t, tn, false, clock)
+			refs := twenty(tn)
+			scope := tc.scope
+			if strings.Contains(scope, "%s") {
+				scope = fmt.Sprintf(scope, tn.ClientID, tn.TenantID)
+			}
+			tn.Inject(refs[0].URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30", ThrottleScope: scope, Times: 1})
+			out := getAll(t, c, refs)
+			want := 20
+			if tc.held {
+				want = 1
+			}
+			if got := tn.Requests(); got != want {
+				t.Errorf("Graph got %d requests, want %d", got, want)
+			}
+			var gerr *graph.Error
+			if !errors.As(out[0].err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 30*time.Second {
+				t.Errorf("the throttled one: %v", out[0].err)
+			}
+			if tc.held {
+				for i, o := range out[1:] {
+					if !errors.As(o.err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 30*time.Second ||
+						!strings.HasPrefix(o.err.Error(), "graph answered 429 Too Many Requests: NotSent: not sent: Graph throttles this tenant (x-ms-throttle-scope ") {
+						t.Errorf("refs[%d], not sent: %v", i+1, o.err)
+					}
+				}
+				until := testutil.ToFloat64(m.ThrottledUntil.WithLabelValues("contoso"))
+				if want := float64(clock.now().Add(30*time.Second).UnixNano()) / 1e9; until < want-1 || until > want+1 {
+					t.Errorf("throttled_until %v, want %v", until, want)
+				}
+				clock.add(29 * time.Second)
+				getAll(t, c, refs)
+				if got := tn.Requests(); got != 1 {
+					t.Errorf("before Retry-After ran out: Graph got %d requests, want still 1", got)
+				}
+				clock.add(time.Second)
+				for i, o := range getAll(t, c, refs) {
+					if o.err != nil {
+						t.Errorf("refs[%d] after the wait: %v", i, o.err)
+					}
+				}
+				if got := tn.Requests(); got != 21 {
+					t.Errorf("after Retry-After: Graph got %d requests, want 21", got)
+				}
+			}
+			if got := testutil.ToFloat64(m.Throttled.WithLabelValues("contoso")); got != 1 {
+				t.Errorf("throttled_total %v, want 1: requests not sent are not Graph's 429s", got)
+			}
+		})
+	}
+}
+
+// A 429 for a whole $batch holds off the tenant, whatever its scope; a 503
+// with Retry-After (SharePoint's throttling) counts as throttling, and its
+// operation waits for it.
+func TestBatch429HoldsOffAnd503IsThrottling(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	clock := newFakeClock()
+	c, m := throttleClient(t, tn, true, clock)
+	refs := twenty(tn)
+	tn.Inject("/beta/$batch", graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10", Times: 1})
+	tn.Inject("/v1.0/$batch", graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10", Times: 1})
+	getAll(t, c, refs)
+	getAll(t, c, refs)
+	if got := tn.Requests(); got != 1 {
+		t.Errorf("Graph got %d requests, want the one throttled $batch", got)
+	}
+	clock.add(10 * time.Second)
+	tn.Inject(refs[3].URLPath(), graphtest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "120", Times: 1})
+	out := getAll(t, c, refs)
+	var gerr *graph.Error
+	if !errors.As(out[3].err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 120*time.Second {
+		t.Errorf("503 with Retry-After: %v, want it throttled for 2 minutes", out[3].err)
+	}
+	if got := testutil.ToFloat64(m.Throttled.WithLabelValues("contoso")); got != 2 {
+		t.Errorf("throttled_total %v, want 2 (the $batch's 429 and the 503)", got)
 	}
 }

@@ -48,6 +48,12 @@ type Fault struct {
 	// Times is how many requests the fault applies to; 0 (or less) means
 	// every request until ClearFaults.
 	Times int
+	// ThrottleScope is the x-ms-throttle-scope header sent with Status, as
+	// Graph's throttling guidance gives it:
+	// <Scope>/<Limit>/<ApplicationId>/<TenantId|UserId|ResourceId>, where
+	// Scope is Tenant_Application, Tenant or Application; for example
+	// "Tenant_Application/Read/<app id>/<tenant id>".
+	ThrottleScope string
 	// BodyBytes, with Status (200 for an oversized answer), answers with an
 	// operation-shaped JSON object whose statusDetail is BodyBytes long
 	// (a 50 MB answer), streamed in pieces without being held in memory,
@@ -656,6 +662,9 @@ func (t *Tenant) faultReply(f Fault, id ids) reply {
 	}
 	if f.RetryAfter != "" {
 		rp.header["Retry-After"] = f.RetryAfter
+	}
+	if f.ThrottleScope != "" {
+		rp.header["x-ms-throttle-scope"] = f.ThrottleScope
 	}
 	return rp
 }
