@@ -2,6 +2,7 @@ package graph
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -212,37 +213,45 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 
 // value reads one JSON value and returns it if it is no longer than limit
 // (limit 0: nothing is kept); over says it was longer, and was read past.
-// Kept values are checked by json.Valid.
+// Kept values are checked by json.Valid. Strings and the runs between
+// brackets are read a buffer at a time, not byte by byte.
 func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 	var buf []byte
-	keep := func(c byte) {
+	keep := func(b []byte) {
 		if over || limit <= 0 {
 			return
 		}
-		if len(buf) >= limit {
+		if len(buf)+len(b) > limit {
 			over, buf = true, nil
 			return
 		}
-		buf = append(buf, c)
+		buf = append(buf, b...)
 	}
 	c, err := s.next()
 	if err != nil {
 		return nil, false, s.unexpected(err)
 	}
-	keep(c)
+	keep([]byte{c})
 	switch c {
 	case '"':
 		if err := s.stringRest(keep); err != nil {
 			return nil, false, err
 		}
 	case '{', '[':
-		depth := 1
-		for depth > 0 {
-			c, err := s.r.ReadByte()
-			if err != nil {
+		for depth := 1; depth > 0; {
+			if _, err := s.r.Peek(1); err != nil {
 				return nil, false, s.unexpected(err)
 			}
-			keep(c)
+			b, _ := s.r.Peek(s.r.Buffered())
+			i := bytes.IndexAny(b, `"{}[]`)
+			if i < 0 {
+				keep(b)
+				_, _ = s.r.Discard(len(b))
+				continue
+			}
+			c := b[i]
+			keep(b[:i+1])
+			_, _ = s.r.Discard(i + 1)
 			switch c {
 			case '"':
 				if err := s.stringRest(keep); err != nil {
@@ -267,7 +276,7 @@ func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 				_ = s.r.UnreadByte()
 				break
 			}
-			keep(c)
+			keep([]byte{c})
 		}
 	}
 	if limit > 0 && !over && !json.Valid(buf) {
@@ -276,23 +285,36 @@ func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 	return buf, over, nil
 }
 
-// stringRest reads a string after its opening quote, through the closing one.
-func (s *jsonScan) stringRest(keep func(byte)) error {
+// stringRest reads a string after its opening quote, through the closing
+// one: a quote ends it unless an odd run of backslashes comes before.
+func (s *jsonScan) stringRest(keep func([]byte)) error {
+	run := 0 // backslashes in a row just before what comes next
 	for {
-		c, err := s.r.ReadByte()
-		if err != nil {
+		chunk, err := s.r.ReadSlice('"')
+		if err != nil && err != bufio.ErrBufferFull {
 			return s.unexpected(err)
 		}
-		keep(c)
-		switch c {
-		case '\\':
-			c, err := s.r.ReadByte()
-			if err != nil {
-				return s.unexpected(err)
-			}
-			keep(c)
-		case '"':
+		keep(chunk)
+		if err == bufio.ErrBufferFull {
+			run = backslashes(chunk, run)
+			continue
+		}
+		if backslashes(chunk[:len(chunk)-1], run)%2 == 0 {
 			return nil
 		}
+		run = 0 // an escaped quote
 	}
+}
+
+// backslashes is the run of backslashes at the end of b, counting prev
+// ones before b if b is nothing but backslashes.
+func backslashes(b []byte, prev int) int {
+	n := 0
+	for i := len(b) - 1; i >= 0 && b[i] == '\\'; i-- {
+		n++
+	}
+	if n == len(b) {
+		return prev + n
+	}
+	return n
 }
