@@ -48,6 +48,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		logFormat     = app.Flag("log.format", "Output format of log messages. One of: [logfmt, json]").Default("logfmt").Enum("logfmt", "json")
 		demo          = app.Flag("demo", "Serve metrics from a built-in simulated tenant; no configuration file or credentials needed.").Bool()
 		lifecycle     = app.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP always reloads).").Bool()
+		idleTimeout   = app.Flag("web.idle-timeout", "How long an idle keep-alive connection is kept open (longer than the scrape interval, so that scrapes reuse it).").Default("2m").Duration()
 		webFlags      = kingpinflag.AddFlags(app, ":10071")
 
 		_        = app.Command("serve", "Run the exporter (the default command).").Default()
@@ -165,7 +166,21 @@ func run(args []string, stdout, stderr *os.File) int {
 		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo))
 	}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A scrape or a reload sends no body: ReadTimeout bounds a slow
+	// client; IdleTimeout closes keep-alive connections nobody uses, which
+	// anyone who can connect could otherwise pin, one goroutine each. No
+	// WriteTimeout: a scrape may take up to its own timeout.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: *idleTimeout, MaxHeaderBytes: 64 << 10}
+	// Reloads run apart from the signal loop, so that SIGTERM is read
+	// whatever a reload is doing; SIGHUPs that come during one are folded
+	// into one more.
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for range reloads {
+			_ = reloader.reload()
+		}
+	}()
 	// Serve returns as soon as Shutdown begins; the scrapes in flight end
 	// when Shutdown returns, and main must not exit before.
 	stopped := make(chan struct{})
@@ -173,7 +188,10 @@ func run(args []string, stdout, stderr *os.File) int {
 		defer close(stopped)
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
-				_ = reloader.reload()
+				select {
+				case reloads <- struct{}{}:
+				default: // one is pending already
+				}
 				continue
 			}
 			level.Info(logger).Log("msg", "shutting down", "signal", sig)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -154,7 +153,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		// The file is re-read for every token request: Kubernetes rotates
 		// the projected token under our feet.
 		cred = confidential.NewCredFromAssertionCallback(func(context.Context, confidential.AssertionRequestOptions) (string, error) {
-			b, err := os.ReadFile(path)
+			b, err := ReadRegularFile(path, MaxCredentialFileBytes)
 			if err != nil {
 				return "", fmt.Errorf("federated token: %w", err)
 			}
