@@ -151,7 +151,7 @@ func run(args []string, stdout, stderr *os.File) int {
 			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
 			return
 		}
-		// Each reload drops every token cache: not for anyone who reaches the port.
+		// A reload reads every secret file and may replace clients: not for anyone who reaches the port.
 		if !*lifecycle {
 			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
 			return
@@ -242,6 +242,7 @@ type reloader struct {
 	mu      sync.Mutex
 	loaded  bool // a configuration is in use
 	cfg     *config.Config
+	clients map[string]*graph.Client // cfg's
 	load    func() (*config.Config, error)
 	exp     *collector.Exporter
 	hc      *http.Client
@@ -287,10 +288,18 @@ func (r *reloader) apply() error {
 	if err != nil {
 		return err
 	}
-	clients, err := collector.NewClients(cfg, r.hc, r.metrics, r.logger)
+	// Tenants whose credentials, endpoints and client settings did not
+	// change keep their client, with MSAL's token cache: a reload costs no
+	// token. The idle connections of the clients replaced are closed.
+	clients, replaced, err := collector.ReuseClients(cfg, r.cfg, r.clients, r.hc, r.metrics, r.logger)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, c := range replaced {
+			c.CloseIdleConnections()
+		}
+	}()
 	for _, w := range cfg.Warnings {
 		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
 	}
@@ -300,7 +309,7 @@ func (r *reloader) apply() error {
 	}
 	r.exp.Apply(cfg, clients)
 	r.metrics.SetCredentialExpiry(clients)
-	r.cfg = cfg
+	r.cfg, r.clients = cfg, clients
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
@@ -113,4 +114,60 @@ func TestIdleConnectionsClosed(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// 20 reloads of a configuration whose tenant did not change cost no new
+// token (the tenant keeps its client and MSAL's cache) and no goroutine;
+// reloads that change the tenant's client settings build a new client,
+// one token each, and close the old one's idle connections, so goroutines
+// stay where they were.
+func TestReloadsKeepUnchangedClients(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	tn.SetOperation(graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "x"}.URLPath(), map[string]any{"id": "x", "status": "running"})
+	dir := t.TempDir()
+	secret := writeFile(t, dir, "secret", tn.ClientSecret, 0o600)
+	ops := "  - {tenant: contoso, scope: industryData, id: x}\n"
+	cfg := writeFile(t, dir, "msgraph_lro.yml", "global: {cache_ttl: 1ms}\n"+tenantConfig(tn, secret, ops), 0o600)
+	x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg, "--web.enable-lifecycle")
+	up := func() {
+		t.Helper()
+		if v, _ := sample(x.scrape(t), "msgraph_lro_up", "operation_id", "x"); v != "1" {
+			t.Fatalf("msgraph_lro_up %q, want 1:\n%s", v, x.stderr.String())
+		}
+	}
+	goroutines := func() float64 {
+		t.Helper()
+		v, _ := sample(x.scrape(t), "go_goroutines")
+		var f float64
+		fmt.Sscan(v, &f)
+		return f
+	}
+	up()
+	before := goroutines()
+	for range 20 {
+		writeFile(t, dir, "secret", tn.ClientSecret+"\n", 0o600) // rewritten, the same secret
+		if code, body := x.post(t, "/-/reload"); code != http.StatusOK {
+			t.Fatalf("reload: %d %s", code, body)
+		}
+		up()
+	}
+	if got := tn.TokenRequests(); got != 1 {
+		t.Errorf("20 reloads of an unchanged tenant: %d token requests in all, want 1", got)
+	}
+	if after := goroutines(); after > before+2 {
+		t.Errorf("goroutines %v after 20 reloads, %v before", after, before)
+	}
+	for i := range 10 {
+		writeFile(t, dir, "msgraph_lro.yml", fmt.Sprintf("global: {cache_ttl: 1ms, request_timeout: %ds}\n", 5+i)+tenantConfig(tn, secret, ops), 0o600)
+		if code, body := x.post(t, "/-/reload"); code != http.StatusOK {
+			t.Fatalf("reload: %d %s", code, body)
+		}
+		up()
+	}
+	if got := tn.TokenRequests(); got != 11 {
+		t.Errorf("10 reloads that change the tenant's client: %d token requests in all, want 11", got)
+	}
+	if after := goroutines(); after > before+4 {
+		t.Errorf("goroutines %v after 10 reloads with new clients, %v before: the old clients' connections linger", after, before)
+	}
 }

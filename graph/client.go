@@ -416,3 +416,15 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
+
+// CloseIdleConnections closes the idle connections of the client's
+// transports, Graph's and the identity platform's, when a reload replaces
+// it: they would otherwise linger until their idle timeout.
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+	for _, ts := range []TokenSource{c.tokens, c.deleg} {
+		if ci, ok := ts.(interface{ CloseIdleConnections() }); ok {
+			ci.CloseIdleConnections()
+		}
+	}
+}

@@ -82,7 +82,13 @@ type msalSource struct {
 	jitter func() float64
 
 	notAfter time.Time // a client certificate's; zero for other credentials
+
+	hc *http.Client // MSAL's, to close its idle connections
 }
+
+// CloseIdleConnections closes MSAL's idle connections to the identity
+// platform.
+func (s *msalSource) CloseIdleConnections() { s.hc.CloseIdleConnections() }
 
 // acquired is MSAL's answer.
 type acquired struct {
@@ -105,7 +111,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
-	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics,
+	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics, hc: hc,
 		logger: log.With(logger, "tenant", o.Tenant, "credential", o.Kind)}
 	scope := strings.TrimSuffix(o.GraphEndpoint, "/") + "/.default"
 

@@ -100,6 +100,7 @@ type delegatedSource struct {
 	scopes []string
 	lock   chan struct{}
 	logger log.Logger
+	hc     *http.Client // MSAL's
 
 	// Guarded by lock.
 	memo    failMemo // the remembered failure, shared with the app-only source's code
@@ -125,7 +126,8 @@ func NewDelegatedTokenSource(o DelegatedOptions) (TokenSource, error) {
 		s.file = &fileCache{path: o.CacheFile, clientID: o.ClientID, tenantID: o.TenantID, onWriteError: s.writeFailed}
 		acc = s.file
 	}
-	app, err := newPublicClient(o.AuthorityHost, o.TenantID, o.ClientID, o.HTTPClient, acc)
+	s.hc = identityClient(o.HTTPClient)
+	app, err := newPublicClientWith(o.AuthorityHost, o.TenantID, o.ClientID, s.hc, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -136,12 +138,21 @@ func NewDelegatedTokenSource(o DelegatedOptions) (TokenSource, error) {
 	return s, nil
 }
 
+// CloseIdleConnections closes MSAL's idle connections to the identity
+// platform.
+func (s *delegatedSource) CloseIdleConnections() { s.hc.CloseIdleConnections() }
+
 // newPublicClient is MSAL's public client for one tenant, with the same
 // authority, client id and cache for `login` and the exporter.
 func newPublicClient(authorityHost, tenantID, clientID string, hc *http.Client, acc cache.ExportReplace) (public.Client, error) {
+	return newPublicClientWith(authorityHost, tenantID, clientID, identityClient(hc), acc)
+}
+
+// newPublicClientWith is newPublicClient with the identity client made.
+func newPublicClientWith(authorityHost, tenantID, clientID string, ic *http.Client, acc cache.ExportReplace) (public.Client, error) {
 	opts := []public.Option{
 		public.WithAuthority(strings.TrimSuffix(authorityHost, "/") + "/" + tenantID),
-		public.WithHTTPClient(identityClient(hc)),
+		public.WithHTTPClient(ic),
 		public.WithCache(acc),
 	}
 	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(authorityHost, "/"))] {
