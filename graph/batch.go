@@ -29,8 +29,9 @@ const defaultInnerRetry = time.Second
 // (a $batch carries one token: the application's, or the signed-in
 // account's) are grouped into $batch requests of up to MaxBatch; inner answers that failed with 429,
 // 424 or 5xx are sent again once, after the longest Retry-After among them,
-// if that still fits in ctx; a batch Graph refuses as a whole (400, 424,
-// 5xx, an unreadable answer) is replaced by single GETs. At most
+// if that still fits in ctx; so is a batch that failed as a whole (424,
+// 5xx), never turned into single GETs; a batch Graph refuses (400, an
+// unreadable answer) is replaced by single GETs. At most
 // MaxConcurrency requests are in flight. It returns when every i has had
 // its call.
 func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each func(i int, op *Operation, err error)) {
@@ -187,7 +188,20 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		if a.batchErr != nil {
 			err = fmt.Errorf("%w: unreadable answer (client-request-id %s)", errBatchRefused, a.crid)
 		}
-	case a.status == http.StatusBadRequest || a.status == http.StatusFailedDependency || a.status >= 500:
+	case a.status == http.StatusFailedDependency || a.status >= 500:
+		// Graph's throttling guidance: a $batch that failed as a whole is
+		// retried after the longest wait, not turned into 20 GETs (which
+		// would multiply the load on a Graph already failing).
+		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
+		w := defaultInnerRetry
+		if gerr.HasRetryAfter {
+			w = gerr.RetryAfter
+		}
+		for _, it := range kept {
+			failed = append(failed, failure{sent[it.ID], w, gerr})
+		}
+		return failed
+	case a.status == http.StatusBadRequest:
 		err = fmt.Errorf("%w: %s", errBatchRefused, c.answerError(bu.Path, a.status, a.header, a.body, a.crid))
 	default: // 401, 403, a 429 for the whole batch: the same answer for each
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)

@@ -194,3 +194,38 @@ func TestBatch429HoldsOffAnd503IsThrottling(t *testing.T) {
 		t.Errorf("throttled_total %v, want 2 (the $batch's 429 and the 503)", got)
 	}
 }
+
+// A $batch that fails as a whole (424, 503, 504) is not turned into 20
+// GETs: it is sent again once, after its Retry-After (else a second), if
+// that fits in the deadline; else each operation keeps the error.
+func TestFailedBatchIsRetriedNotFannedOut(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		retryAfter string
+		requests   int
+		ok         bool
+	}{
+		{http.StatusFailedDependency, "", 2, true},
+		{http.StatusServiceUnavailable, "0.1", 2, true},
+		{http.StatusGatewayTimeout, "", 2, true},
+		{http.StatusServiceUnavailable, "60", 1, false}, // too long to wait for in this scrape
+	} {
+		t.Run(fmt.Sprint(tc.status, tc.retryAfter), func(t *testing.T) {
+			t.Parallel()
+			tn := graphtest.NewTenant(t)
+			c, _ := batchClient(t, tn)
+			refs := twenty(tn)
+			tn.Inject("/beta/$batch", graphtest.Fault{Status: tc.status, RetryAfter: tc.retryAfter, Times: 1})
+			tn.Inject("/v1.0/$batch", graphtest.Fault{Status: tc.status, RetryAfter: tc.retryAfter, Times: 1})
+			out := getAll(t, c, refs)
+			if got := tn.Requests(); got != tc.requests {
+				t.Errorf("Graph got %d requests, want %d", got, tc.requests)
+			}
+			for i, o := range out {
+				if (o.err == nil) != tc.ok {
+					t.Errorf("refs[%d]: %v", i, o.err)
+				}
+			}
+		})
+	}
+}
