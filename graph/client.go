@@ -111,7 +111,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		timeout:  timeout,
 		metrics:  m,
 		logger:   log.With(logger, "tenant", o.Tenant),
-		ua:       "msgraph_lro_exporter/" + version.Version,
+		ua:       UserAgent(),
 		batch:    o.Batch,
 		now:      now,
 	}, nil
@@ -427,4 +427,12 @@ func (c *Client) CloseIdleConnections() {
 			ci.CloseIdleConnections()
 		}
 	}
+}
+
+// UserAgent is what the exporter calls itself to Graph, decorated as
+// SharePoint's throttling guidance asks of traffic that is not an ISV's
+// product (NONISV|<company>|<app>/<version>), so that SharePoint, behind
+// the site operations, can tell it apart.
+func UserAgent() string {
+	return "NONISV|msgraph-lro|msgraph_lro_exporter/" + version.Version
 }

@@ -229,3 +229,14 @@ func TestFailedBatchIsRetriedNotFannedOut(t *testing.T) {
 		})
 	}
 }
+
+// Graph requests carry the User-Agent SharePoint's throttling guidance
+// asks for: NONISV|<company>|<app>/<version>.
+func TestUserAgentDecorated(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := newClientBatch(t, tn, 1, nil, false)
+	getAll(t, c, twenty(tn)[:1])
+	if got, want := tn.LastUserAgent(), graph.UserAgent(); got != want || !strings.HasPrefix(got, "NONISV|msgraph-lro|msgraph_lro_exporter/") {
+		t.Errorf("User-Agent %q, want %q", got, want)
+	}
+}

@@ -251,6 +251,13 @@ func (t *Tenant) LastClientRequestID() string {
 	return t.lastCRID
 }
 
+// LastUserAgent returns the User-Agent of the latest Graph request.
+func (t *Tenant) LastUserAgent() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastUA
+}
+
 // Unauthorized returns how many Graph requests were refused with 401 for
 // a missing, unknown or expired token.
 func (t *Tenant) Unauthorized() int {
@@ -344,6 +351,7 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 	t.perPath[path]++
 	t.lastQuery[path] = query
 	t.lastCRID = crid
+	t.lastUA = r.Header.Get("User-Agent")
 	latency := t.latency
 	fault := t.takeFault(path, true)
 	t.mu.Unlock()

@@ -203,6 +203,7 @@ type Tenant struct {
 	pageSize     int
 	lastQuery    map[string]url.Values
 	lastCRID     string
+	lastUA       string
 	unauthorized int
 }
 
