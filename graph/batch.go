@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -231,6 +232,26 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 
 	answered := make(map[string]bool, len(kept))
+	// Inner errors are logged once for the batch, with their statuses;
+	// each at debug.
+	statuses := map[int]int{}
+	loud := false
+	defer func() {
+		if len(statuses) == 0 {
+			return
+		}
+		var parts []string
+		for st, n := range statuses {
+			parts = append(parts, fmt.Sprintf("%d×%d", n, st))
+		}
+		sort.Strings(parts)
+		lvl := level.Info
+		if loud {
+			lvl = level.Warn
+		}
+		lvl(c.logger).Log("msg", "graph answered operations of a $batch with errors", "operations", len(kept),
+			"errors", strings.Join(parts, " "), "client_request_id", a.crid)
+	}()
 	for _, r := range a.responses {
 		// Each answer once: it must never reach an operation twice.
 		i, ours := sent[r.ID]
@@ -254,7 +275,9 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		for k, v := range r.Headers {
 			h.Set(k, v)
 		}
-		gerr := c.answerError(refs[i].URLPath(), r.Status, h, b, a.crid)
+		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
+		statuses[r.Status]++
+		loud = loud || !gerr.NotFound() && !gerr.Throttled()
 		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusFailedDependency || r.Status >= 500 {
 			w := defaultInnerRetry
 			if gerr.HasRetryAfter {

@@ -392,6 +392,12 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 // answerError turns a non-200 answer, outer or inside a $batch, into an
 // *Error, counts a 429, and logs it with the ids Microsoft support asks for.
 func (c *Client) answerError(path string, status int, h http.Header, body []byte, crid string) *Error {
+	return c.answerErrorAt(path, status, h, body, crid, false)
+}
+
+// answerErrorAt is answerError; inner logs at debug (an inner answer of a
+// $batch: the batch logs one line for all of them).
+func (c *Client) answerErrorAt(path string, status int, h http.Header, body []byte, crid string, inner bool) *Error {
 	gerr := newError(status, h, body, crid)
 	if gerr.Throttled() {
 		c.metrics.Throttled.WithLabelValues(c.tenant).Inc()
@@ -402,6 +408,9 @@ func (c *Client) answerError(path string, status int, h http.Header, body []byte
 	lvl := level.Warn
 	if gerr.NotFound() || gerr.Throttled() {
 		lvl = level.Info
+	}
+	if inner {
+		lvl = level.Debug
 	}
 	lvl(c.logger).Log("msg", "graph answered with an error", "path", path, "status", status,
 		"code", gerr.Code, "request_id", gerr.RequestID, "client_request_id", crid)

@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
@@ -239,4 +241,51 @@ func TestUserAgentDecorated(t *testing.T) {
 	if got, want := tn.LastUserAgent(), graph.UserAgent(); got != want || !strings.HasPrefix(got, "NONISV|msgraph-lro|msgraph_lro_exporter/") {
 		t.Errorf("User-Agent %q, want %q", got, want)
 	}
+}
+
+// A $batch whose 20 inner answers fail logs one warn line, with their
+// statuses, not one per operation.
+func TestBatchErrorsLoggedOnce(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	m := graph.NewMetrics()
+	var logs syncBuf
+	ts := secretSource(t, tn, m, tn.ClientSecret)
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := twenty(tn)
+	for _, r := range refs {
+		tn.Inject(r.URLPath(), graphtest.Fault{Status: http.StatusForbidden})
+	}
+	getAll(t, c, refs)
+	var warn []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=warn") {
+			warn = append(warn, l)
+		}
+	}
+	if len(warn) != 1 || !strings.Contains(warn[0], `errors=20×403`) {
+		t.Errorf("want one warn line for the batch, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
