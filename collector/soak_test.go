@@ -382,9 +382,9 @@ func TestSoakWithFaults(t *testing.T) {
 			case "batch-424-5xx":
 				tn.Inject([]string{"/beta/$batch", "/v1.0/$batch"}[rng.IntN(2)], graphtest.Fault{Status: []int{424, 503, 504}[rng.IntN(3)], Times: times})
 			case "oversized":
-				tn.Inject(ops[rng.IntN(len(ops))].ref.URLPath(), graphtest.Fault{Status: 200, BodyBytes: graph.MaxBodyBytes + 1 + rng.IntN(2<<20), Times: 1})
+				tn.Inject(ops[rng.IntN(len(ops))].ref.URLPath(), graphtest.Fault{Status: 200, BodyBytes: graph.MaxBodyBytes + 1 + rng.IntN(256<<10), Times: 1})
 			case "token-misbehaves":
-				tn.FailTokensWith(1+rng.IntN(3), []graphtest.TokenFault{{NoExpiresIn: true}, {NotJSON: true}, {Status: 500, BodyBytes: 2 << 20},
+				tn.FailTokensWith(1+rng.IntN(3), []graphtest.TokenFault{{NoExpiresIn: true}, {NotJSON: true}, {Status: 500, BodyBytes: 3 << 19},
 					{Status: 429, RetryAfter: "1"}, {Status: 401}}[rng.IntN(5)])
 				apply(e, buildConfig(true, ""))
 			case "reload":
