@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		lifecycle     = app.Flag("web.enable-lifecycle", "Enable POST /-/reload (SIGHUP always reloads).").Bool()
 		shardIndex    = app.Flag("shard", "This replica's shard, from 0: it watches the configured and discovered operations whose key hashes to it (as kube-state-metrics).").Default("0").Int()
 		totalShards   = app.Flag("total-shards", "How many replicas share the operations of one config, each with its own --shard.").Default("1").Int()
+		idleTimeout   = app.Flag("web.idle-timeout", "How long an idle keep-alive connection is kept open (longer than the scrape interval, so that scrapes reuse it).").Default("2m").Duration()
 		webFlags      = kingpinflag.AddFlags(app, ":10071")
 
 		_        = app.Command("serve", "Run the exporter (the default command).").Default()
@@ -158,7 +159,7 @@ func run(args []string, stdout, stderr *os.File) int {
 			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
 			return
 		}
-		// Each reload drops every token cache: not for anyone who reaches the port.
+		// A reload reads every secret file and may replace clients: not for anyone who reaches the port.
 		if !*lifecycle {
 			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
 			return
@@ -173,7 +174,21 @@ func run(args []string, stdout, stderr *os.File) int {
 		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo, shard))
 	}
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A scrape or a reload sends no body: ReadTimeout bounds a slow
+	// client; IdleTimeout closes keep-alive connections nobody uses, which
+	// anyone who can connect could otherwise pin, one goroutine each. No
+	// WriteTimeout: a scrape may take up to its own timeout.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: *idleTimeout, MaxHeaderBytes: 64 << 10}
+	// Reloads run apart from the signal loop, so that SIGTERM is read
+	// whatever a reload is doing; SIGHUPs that come during one are folded
+	// into one more.
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for range reloads {
+			_ = reloader.reload()
+		}
+	}()
 	// Serve returns as soon as Shutdown begins; the scrapes in flight end
 	// when Shutdown returns, and main must not exit before.
 	stopped := make(chan struct{})
@@ -181,7 +196,10 @@ func run(args []string, stdout, stderr *os.File) int {
 		defer close(stopped)
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
-				_ = reloader.reload()
+				select {
+				case reloads <- struct{}{}:
+				default: // one is pending already
+				}
 				continue
 			}
 			level.Info(logger).Log("msg", "shutting down", "signal", sig)
@@ -232,6 +250,7 @@ type reloader struct {
 	mu      sync.Mutex
 	loaded  bool // a configuration is in use
 	cfg     *config.Config
+	clients map[string]*graph.Client // cfg's
 	load    func() (*config.Config, error)
 	exp     *collector.Exporter
 	hc      *http.Client
@@ -277,10 +296,18 @@ func (r *reloader) apply() error {
 	if err != nil {
 		return err
 	}
-	clients, err := collector.NewClients(cfg, r.hc, r.metrics, r.logger)
+	// Tenants whose credentials, endpoints and client settings did not
+	// change keep their client, with MSAL's token cache: a reload costs no
+	// token. The idle connections of the clients replaced are closed.
+	clients, replaced, err := collector.ReuseClients(cfg, r.cfg, r.clients, r.hc, r.metrics, r.logger)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, c := range replaced {
+			c.CloseIdleConnections()
+		}
+	}()
 	for _, w := range cfg.Warnings {
 		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
 	}
@@ -290,7 +317,7 @@ func (r *reloader) apply() error {
 	}
 	r.exp.Apply(cfg, clients)
 	r.metrics.SetCredentialExpiry(clients)
-	r.cfg = cfg
+	r.cfg, r.clients = cfg, clients
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
 	return nil
 }

@@ -275,11 +275,12 @@ msgraph_lro_graph_requests_total{code="200",tenant="contoso"} 2
 # HELP msgraph_lro_graph_operations_fetched_total Operations Microsoft Graph answered for, by tenant, one per operation whether alone or inside a $batch: divided by msgraph_lro_graph_requests_total it shows how much batching saves.
 # TYPE msgraph_lro_graph_operations_fetched_total counter
 msgraph_lro_graph_operations_fetched_total{tenant="contoso"} 3
-# HELP msgraph_lro_token_requests_total Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run ` + "`msgraph_lro_exporter login`" + ` again); error (anything else).
+# HELP msgraph_lro_token_requests_total Token requests sent to the identity platform (tokens served from the cache, and callers answered from a remembered failure, are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run ` + "`msgraph_lro_exporter login`" + ` again); unreachable (no answer came: DNS, connect, TLS, proxy); error (any other failure, the platform's answer).
 # TYPE msgraph_lro_token_requests_total counter
 msgraph_lro_token_requests_total{result="error",tenant="contoso"} 0
 msgraph_lro_token_requests_total{result="interaction_required",tenant="contoso"} 0
 msgraph_lro_token_requests_total{result="success",tenant="contoso"} 1
+msgraph_lro_token_requests_total{result="unreachable",tenant="contoso"} 0
 # HELP msgraph_lro_config_last_reload_successful 1 if the latest configuration load succeeded, 0 if it was refused (the previous configuration stays in use).
 # TYPE msgraph_lro_config_last_reload_successful gauge
 msgraph_lro_config_last_reload_successful 1

@@ -82,27 +82,36 @@ func TestInnerThrottleRetriesOnlyThatRequest(t *testing.T) {
 	}
 }
 
-// A batch Graph refuses as a whole is replaced by single GETs.
+// A batch Graph refuses as malformed (400) is replaced by single GETs; one
+// that failed as a whole (424, 5xx) is sent again after a second, as a
+// batch: Graph's throttling guidance, and no fan-out of 20 GETs onto a
+// Graph already failing.
 func TestRefusedBatchFallsBackToSingleGets(t *testing.T) {
-	for _, status := range []int{400, 503} {
-		t.Run(fmt.Sprint(status), func(t *testing.T) {
+	for _, tc := range []struct {
+		status, requests int
+		log              string
+	}{
+		{400, 6, "Graph refused a $batch"}, // the refused batch and 5 GETs
+		{503, 2, "path=/beta/$batch status=503"},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			tn := graphtest.NewTenant(t)
 			ops, paths := importOps(tn, 5)
 			e := newEnvFor(t, tn, "", ops...)
-			tn.Inject("/beta/$batch", graphtest.Fault{Status: status, Times: 1})
+			tn.Inject("/beta/$batch", graphtest.Fault{Status: tc.status, Times: 1})
 			if n := countUp(t, e); n != 5 {
 				t.Errorf("%d operations up, want 5", n)
 			}
-			if got := tn.Requests(); got != 6 {
-				t.Errorf("Graph got %d HTTP requests, want 6: the refused batch and 5 GETs", got)
+			if got := tn.Requests(); got != tc.requests {
+				t.Errorf("Graph got %d HTTP requests, want %d", got, tc.requests)
 			}
 			for i, p := range paths {
 				if got := tn.RequestsFor(p); got != 1 {
 					t.Errorf("operation %d asked for %d times, want 1", i, got)
 				}
 			}
-			if !strings.Contains(e.logs.String(), "Graph refused a $batch") {
-				t.Errorf("the fallback was not logged:\n%s", e.logs.String())
+			if !strings.Contains(e.logs.String(), tc.log) {
+				t.Errorf("the log does not say %q:\n%s", tc.log, e.logs.String())
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"errors"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,6 +123,34 @@ func (c *cache) retain(keep map[string]bool, unusedSince time.Time) {
 		if !keep[k] && e.used.Load() < unusedSince.UnixNano() {
 			delete(c.entries, k)
 		}
+	}
+}
+
+// bound drops, least recently asked for first, the entries not in keep
+// beyond the first extra: /probe of invented ids must not grow the cache
+// for the hours retain keeps them.
+func (c *cache) bound(keep map[string]bool, extra int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) <= len(keep)+extra {
+		return
+	}
+	type aged struct {
+		key  string
+		used int64
+	}
+	var other []aged
+	for k, e := range c.entries {
+		if !keep[k] {
+			other = append(other, aged{k, e.used.Load()})
+		}
+	}
+	if len(other) <= extra {
+		return
+	}
+	sort.Slice(other, func(i, j int) bool { return other[i].used < other[j].used })
+	for _, a := range other[:len(other)-extra] {
+		delete(c.entries, a.key)
 	}
 }
 

@@ -455,11 +455,11 @@ func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *res
 	}
 	if !op.CreatedDateTime.IsZero() {
 		add(d.created, ls.base, unixSeconds(op.CreatedDateTime))
-		add(d.age, ls.base, now.Sub(op.CreatedDateTime).Seconds())
+		add(d.age, ls.base, ageSeconds(now, op.CreatedDateTime))
 	}
 	if !op.LastActionDateTime.IsZero() {
 		add(d.lastAction, ls.base, unixSeconds(op.LastActionDateTime))
-		add(d.lastActionAge, ls.base, now.Sub(op.LastActionDateTime).Seconds())
+		add(d.lastActionAge, ls.base, ageSeconds(now, op.LastActionDateTime))
 	}
 	if op.HasPercentage {
 		add(d.completion, ls.base, op.PercentageComplete/100)
@@ -487,5 +487,12 @@ func boolFloat(b bool) float64 {
 // unixSeconds keeps whole seconds and fraction apart, so that 12:01:03.45
 // shows as ….45 and not ….4499998.
 func unixSeconds(t time.Time) float64 { return float64(t.Unix()) + float64(t.Nanosecond())/1e9 }
+
+// ageSeconds is now - t in seconds, from Unix seconds: time.Sub saturates
+// beyond ±292 years, where Graph's timestamps (0001-01-01, 9999-12-31) are
+// still right.
+func ageSeconds(now, t time.Time) float64 {
+	return float64(now.Unix()-t.Unix()) + float64(now.Nanosecond()-t.Nanosecond())/1e9
+}
 
 func clip(s string) string { return graph.Truncate(s, MaxLabelValueLength) }

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
@@ -200,8 +203,20 @@ func TestTokenFailure(t *testing.T) {
 	if strings.Contains(e.logs.String(), e.tenant.ClientSecret) {
 		t.Error("the client secret is in the log")
 	}
+	if got := tokenErrors(e.metrics); got != 1 {
+		t.Errorf("token errors = %v after one scrape of a refused token, want 1: the failure is remembered", got)
+	}
 	e.tenant.FailTokens(0, 0)
+	e.expect(5*time.Second, upOnly(0), opMetrics...) // still remembered: the back-off is at least half a second
+	time.Sleep(time.Second)                          // and at most a second, the first time
 	e.expect(5*time.Second, good(1), opMetrics...)
+	if got := e.tenant.TokenRequests(); got != 2 {
+		t.Errorf("identity platform got %d token requests, want 2: the failed one, and one after its back-off", got)
+	}
+}
+
+func tokenErrors(m *graph.Metrics) float64 {
+	return testutil.ToFloat64(m.TokenRequests.WithLabelValues("contoso", "error"))
 }
 
 // Many scrapes: one token per lifetime; within cache_ttl nothing goes to
@@ -258,5 +273,32 @@ func TestConcurrentScrapesShareFetches(t *testing.T) {
 	// for the v1.0 one.
 	if got := e.tenant.Requests(); got != 3 {
 		t.Errorf("two concurrent scrapes sent %d HTTP requests, want 3", got)
+	}
+}
+
+// A token outage logs once, at warn, for the tenant: not once per
+// operation per scrape. 41 operations, 5 scrapes: one identity-platform
+// request (the rest answered from the remembered failure) and one line.
+func TestTokenOutageLogsOnce(t *testing.T) {
+	var ops []string
+	for i := range 41 {
+		ops = append(ops, fmt.Sprintf("{scope: industryData, id: %08d-0000-0000-0000-000000000000}", i))
+	}
+	e := newEnv(t, "", ops...)
+	e.tenant.FailTokens(-1, http.StatusUnauthorized)
+	for range 5 {
+		e.collect()
+	}
+	if got := e.tenant.TokenRequests(); got != 1 {
+		t.Errorf("identity platform got %d token requests, want 1", got)
+	}
+	var loud []string
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "level=warn") || strings.Contains(l, "level=error") {
+			loud = append(loud, l)
+		}
+	}
+	if len(loud) != 1 || !strings.Contains(loud[0], "AADSTS7000222") || !strings.Contains(loud[0], "tenant=contoso") {
+		t.Errorf("want one warn line for the tenant, got %d:\n%s", len(loud), strings.Join(loud, "\n"))
 	}
 }

@@ -143,8 +143,14 @@ func (p *probe) Collect(ch chan<- prometheus.Metric) {
 	p.e.emit(ch, &probeDescs, &tt, &res[0], p.e.now())
 	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, boolFloat(res[0].up))
 	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
+	p.e.cache.bound(p.st.knownKeys, MaxProbed)
 	p.e.sweepProbes()
 }
+
+// MaxProbed caps the cache entries of operations only /probe asks for
+// (not watched by the configuration or discovery); beyond it, the least
+// recently probed are forgotten.
+const MaxProbed = 1000
 
 // sweepProbes drops, at most once a minute, the cache entries of probed
 // operations nobody asked for since twice the terminal TTL: /probe must not

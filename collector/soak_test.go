@@ -93,6 +93,8 @@ var faultKinds = []struct {
 	{"latency", 16}, {"latency-past-deadline", 1}, {"5xx", 6}, {"429-retry-after", 8}, {"429-no-retry-after", 4},
 	{"malformed-json", 12}, {"truncated", 12}, {"reset", 12}, {"404", 6}, {"token-outage", 4}, {"reload", 7},
 	{"status-change", 12},
+	// Issue 11: the ways Graph and Entra really fail.
+	{"429-tenant-scope", 3}, {"503-retry-after", 3}, {"batch-424-5xx", 3}, {"oversized", 2}, {"token-misbehaves", 2},
 }
 
 // The exporter under load and faults, the way it runs for months: workers
@@ -372,6 +374,19 @@ func TestSoakWithFaults(t *testing.T) {
 				// requests to the identity platform fail.
 				tn.FailTokens(1+rng.IntN(4), []int{500, 503, 429, 400}[rng.IntN(4)])
 				apply(e, buildConfig(true, ""))
+			case "429-tenant-scope":
+				tn.Inject(path, graphtest.Fault{Status: 429, RetryAfter: []string{"0", "0.05", "0.2", "1"}[rng.IntN(4)],
+					ThrottleScope: []string{"Tenant_Application", "Tenant", "Application"}[rng.IntN(3)] + "/Read/" + tn.ClientID + "/" + tn.TenantID, Times: times})
+			case "503-retry-after":
+				tn.Inject(path, graphtest.Fault{Status: 503, RetryAfter: []string{"0.05", "0.5", "30"}[rng.IntN(3)], Times: times})
+			case "batch-424-5xx":
+				tn.Inject([]string{"/beta/$batch", "/v1.0/$batch"}[rng.IntN(2)], graphtest.Fault{Status: []int{424, 503, 504}[rng.IntN(3)], Times: times})
+			case "oversized":
+				tn.Inject(ops[rng.IntN(len(ops))].ref.URLPath(), graphtest.Fault{Status: 200, BodyBytes: graph.MaxBodyBytes + 1 + rng.IntN(256<<10), Times: 1})
+			case "token-misbehaves":
+				tn.FailTokensWith(1+rng.IntN(3), []graphtest.TokenFault{{NoExpiresIn: true}, {NotJSON: true}, {Status: 500, BodyBytes: 3 << 19},
+					{Status: 429, RetryAfter: "1"}, {Status: 401}}[rng.IntN(5)])
+				apply(e, buildConfig(true, ""))
 			case "reload":
 				reloadSeq++
 				apply(e, buildConfig(rng.IntN(3) > 0, []string{"", "a", "b"}[rng.IntN(3)]))
@@ -404,6 +419,9 @@ func TestSoakWithFaults(t *testing.T) {
 	// Graph holds.
 	tn.ClearFaults()
 	tn.FailTokens(0, 0)
+	// A tenant-wide hold-off runs on the real clock: past the longest the
+	// soak asks for (1 s).
+	time.Sleep(1100 * time.Millisecond)
 	tn.SetLatency(0)
 	apply(e, full)
 	var last map[string]*dto.MetricFamily
@@ -451,7 +469,7 @@ func TestSoakWithFaults(t *testing.T) {
 	}
 	t.Logf("soak: mode=%s scrapes=%d workers=%d operations=%d elapsed=%s mean_scrape=%s worst_scrape=%s timeout=%s faults=%d reloads=%d graph_requests=%d token_requests=%d goroutines=%d->%d heap_kib=%d->%d log_kib=%d",
 		mode, scrapes, workers, len(full.Operations), elapsed.Round(time.Millisecond), (totalTook / time.Duration(scrapes)).Round(time.Microsecond),
-		worst.Round(time.Millisecond), timeout, faultTotal, counts["reload"]+counts["token-outage"], tn.Requests(), tn.TokenRequests(),
+		worst.Round(time.Millisecond), timeout, faultTotal, counts["reload"]+counts["token-outage"]+counts["token-misbehaves"], tn.Requests(), tn.TokenRequests(),
 		goroutines0, goroutines1, heap0>>10, heap1>>10, logs.bytes>>10)
 	t.Logf("soak: injected %s", strings.Join(kinds, " "))
 }

@@ -51,6 +51,7 @@ func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger lo
 			FederatedTokenPath: t.FederatedTokenPath,
 			HTTPClient:         hc,
 			Metrics:            m,
+			Logger:             logger,
 		}
 		if t.ManagedIdentity != nil {
 			co.ManagedIdentityClientID = t.ManagedIdentity.ClientID

@@ -14,7 +14,6 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -220,11 +219,14 @@ type Discovery struct {
 	Line int `yaml:"-"`
 }
 
+// MaxConfigBytes caps the configuration file.
+const MaxConfigBytes = 16 << 20
+
 // Load reads, parses and validates the file at path, reads secret files, and
 // returns the complete config or the first error. Relative secret file paths
 // are relative to the directory of path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := graph.ReadRegularFile(path, MaxConfigBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -529,7 +529,7 @@ func (v *validator) readSecretFile(p, where, key string, line int) ([]byte, erro
 		return nil, v.errorf(line, where, key, "must not be empty")
 	}
 	p = v.path(p)
-	data, err := os.ReadFile(p)
+	data, err := graph.ReadRegularFile(p, graph.MaxCredentialFileBytes)
 	if err != nil {
 		return nil, &configError{name: v.name, line: line, where: where, key: key, msg: err.Error(), err: err}
 	}

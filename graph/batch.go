@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +30,9 @@ const defaultInnerRetry = time.Second
 // (a $batch carries one token: the application's, or the signed-in
 // account's) are grouped into $batch requests of up to MaxBatch; inner answers that failed with 429,
 // 424 or 5xx are sent again once, after the longest Retry-After among them,
-// if that still fits in ctx; a batch Graph refuses as a whole (400, 424,
-// 5xx, an unreadable answer) is replaced by single GETs. At most
+// if that still fits in ctx; so is a batch that failed as a whole (424,
+// 5xx), never turned into single GETs; a batch Graph refuses (400, an
+// unreadable answer) is replaced by single GETs. At most
 // MaxConcurrency requests are in flight. It returns when every i has had
 // its call.
 func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each func(i int, op *Operation, err error)) {
@@ -146,15 +148,6 @@ type batchItem struct {
 	Headers map[string]string `json:"headers,omitempty"`
 }
 
-type batchAnswer struct {
-	Responses []struct {
-		ID      string            `json:"id"`
-		Status  int               `json:"status"`
-		Headers map[string]string `json:"headers"`
-		Body    json.RawMessage   `json:"body"`
-	} `json:"responses"`
-}
-
 // errBatchRefused marks a batch Graph would not take as a whole.
 var errBatchRefused = errors.New("batch refused")
 
@@ -185,8 +178,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 	body, _ := json.Marshal(map[string][]batchItem{"requests": kept})
 	bu := &url.URL{Scheme: c.endpoint.Scheme, Host: c.endpoint.Host, Path: "/" + version + "/$batch"}
-	a, err := c.send(ctx, http.MethodPost, bu, body, delegated)
-	var ans batchAnswer
+	a, err := c.send(ctx, http.MethodPost, bu, body, delegated, true)
 	switch {
 	case err != nil:
 		for _, it := range kept {
@@ -194,13 +186,30 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		return nil
 	case a.status == http.StatusOK:
-		if json.Unmarshal(a.body, &ans) != nil {
+		if a.batchErr != nil {
 			err = fmt.Errorf("%w: unreadable answer (client-request-id %s)", errBatchRefused, a.crid)
 		}
-	case a.status == http.StatusBadRequest || a.status == http.StatusFailedDependency || a.status >= 500:
+	case a.status == http.StatusFailedDependency || a.status >= 500:
+		// Graph's throttling guidance: a $batch that failed as a whole is
+		// retried after the longest wait, not turned into 20 GETs (which
+		// would multiply the load on a Graph already failing).
+		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
+		w := defaultInnerRetry
+		if gerr.HasRetryAfter {
+			w = gerr.RetryAfter
+		}
+		for _, it := range kept {
+			failed = append(failed, failure{sent[it.ID], w, gerr})
+		}
+		return failed
+	case a.status == http.StatusBadRequest:
 		err = fmt.Errorf("%w: %s", errBatchRefused, c.answerError(bu.Path, a.status, a.header, a.body, a.crid))
 	default: // 401, 403, a 429 for the whole batch: the same answer for each
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
+		if gerr.Throttled() {
+			// A whole $batch throttled: the tenant is, whatever the scope.
+			c.holdTenant(gerr, "a 429 for a whole $batch")
+		}
 		for _, it := range kept {
 			each(sent[it.ID], nil, gerr)
 		}
@@ -223,7 +232,27 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	}
 
 	answered := make(map[string]bool, len(kept))
-	for _, r := range ans.Responses {
+	// Inner errors are logged once for the batch, with their statuses;
+	// each at debug.
+	statuses := map[int]int{}
+	loud := false
+	defer func() {
+		if len(statuses) == 0 {
+			return
+		}
+		var parts []string
+		for st, n := range statuses {
+			parts = append(parts, fmt.Sprintf("%d×%d", n, st))
+		}
+		sort.Strings(parts)
+		lvl := level.Info
+		if loud {
+			lvl = level.Warn
+		}
+		lvl(c.logger).Log("msg", "graph answered operations of a $batch with errors", "operations", len(kept),
+			"errors", strings.Join(parts, " "), "client_request_id", a.crid)
+	}()
+	for _, r := range a.responses {
 		// Each answer once: it must never reach an operation twice.
 		i, ours := sent[r.ID]
 		if !ours || answered[r.ID] {
@@ -231,6 +260,11 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		answered[r.ID] = true
 		c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
+		if r.Oversized {
+			// Read past, not kept: this operation fails, the batch does not.
+			each(i, nil, fmt.Errorf("graph's answer for this operation inside a $batch is larger than %d bytes (client-request-id %s)", MaxBodyBytes, a.crid))
+			continue
+		}
 		b := innerBody(r.Body)
 		if r.Status == http.StatusOK {
 			op, err := DecodeOperationOf(refs[i].Scope, b)
@@ -241,7 +275,9 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		for k, v := range r.Headers {
 			h.Set(k, v)
 		}
-		gerr := c.answerError(refs[i].URLPath(), r.Status, h, b, a.crid)
+		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
+		statuses[r.Status]++
+		loud = loud || !gerr.NotFound() && !gerr.Throttled()
 		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusFailedDependency || r.Status >= 500 {
 			w := defaultInnerRetry
 			if gerr.HasRetryAfter {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-kit/log"
@@ -41,6 +42,8 @@ type ClientOptions struct {
 	RequestTimeout time.Duration
 	Metrics        *Metrics
 	Logger         log.Logger
+	// Now is the clock of the tenant-wide hold-off; nil means time.Now.
+	Now func() time.Time
 }
 
 // Client reads long-running operations of one tenant from Graph.
@@ -56,6 +59,15 @@ type Client struct {
 	logger   log.Logger
 	ua       string
 	batch    bool
+	now      func() time.Time
+
+	// A tenant-wide hold-off: Graph throttled the app in this tenant (an
+	// x-ms-throttle-scope of Tenant_Application, Tenant or Application, or
+	// a 429 for a whole $batch), and no request goes out before notBefore.
+	holdMu    sync.Mutex
+	notBefore time.Time
+	holdWhy   string        // the scope, for the error of requests not sent
+	backoff   time.Duration // for tenant-wide 429s without Retry-After
 }
 
 // NewClient checks the options and builds the client. It contacts nothing.
@@ -85,6 +97,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 		m = NewMetrics()
 	}
 	m.InitTenant(o.Tenant)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
 	return &Client{
 		tenant:   o.Tenant,
 		endpoint: ep,
@@ -95,9 +111,74 @@ func NewClient(o ClientOptions) (*Client, error) {
 		timeout:  timeout,
 		metrics:  m,
 		logger:   log.With(logger, "tenant", o.Tenant),
-		ua:       "msgraph_lro_exporter/" + version.Version,
+		ua:       UserAgent(),
 		batch:    o.Batch,
+		now:      now,
 	}, nil
+}
+
+// tenantScopes are the x-ms-throttle-scope scopes that throttle every
+// request of this app in this tenant, not only the one throttled.
+var tenantScopes = map[string]bool{"tenant_application": true, "tenant": true, "application": true}
+
+// tenantWide reports whether a 429's x-ms-throttle-scope
+// (<Scope>/<Limit>/<ApplicationId>/<TenantId|UserId|ResourceId>) throttles
+// the whole tenant, and gives the scope.
+func tenantWide(h http.Header) (string, bool) {
+	v := h.Get("x-ms-throttle-scope")
+	scope, _, _ := strings.Cut(v, "/")
+	return scope, tenantScopes[strings.ToLower(strings.TrimSpace(scope))]
+}
+
+// holdTenant stops every request of the tenant for as long as gerr asks
+// (an exponential back-off from minTenantHold when it does not say), and
+// logs that once per hold.
+func (c *Client) holdTenant(gerr *Error, why string) {
+	now := c.now()
+	c.holdMu.Lock()
+	wait := gerr.RetryAfter
+	if !gerr.HasRetryAfter {
+		c.backoff = min(max(c.backoff*2, minTenantHold), maxRetryAfter)
+		wait = c.backoff
+	}
+	until := now.Add(wait)
+	held := now.Before(c.notBefore)
+	if until.After(c.notBefore) {
+		c.notBefore, c.holdWhy = until, why
+	}
+	until = c.notBefore
+	c.holdMu.Unlock()
+	c.metrics.ThrottledUntil.WithLabelValues(c.tenant).Set(float64(until.UnixNano()) / 1e9)
+	if !held {
+		level.Warn(c.logger).Log("msg", "graph throttles the tenant; no request of this tenant goes out until the wait is over", "scope", why,
+			"until", until.UTC().Format(time.RFC3339), "request_id", gerr.RequestID, "client_request_id", gerr.ClientRequestID)
+	}
+}
+
+// minTenantHold is the first wait of a tenant-wide 429 without Retry-After.
+const minTenantHold = time.Second
+
+// heldOff is the error of a request not sent while the tenant is held off:
+// a 429 whose Retry-After is what is left of the wait, so that each
+// operation waits as long; nil when the tenant may be asked.
+func (c *Client) heldOff() *Error {
+	now := c.now()
+	c.holdMu.Lock()
+	defer c.holdMu.Unlock()
+	if !now.Before(c.notBefore) {
+		return nil
+	}
+	return &Error{StatusCode: http.StatusTooManyRequests, Code: "NotSent",
+		Message:    fmt.Sprintf("not sent: Graph throttles this tenant (%s) until %s", c.holdWhy, c.notBefore.UTC().Format(time.RFC3339)),
+		RetryAfter: c.notBefore.Sub(now), HasRetryAfter: true}
+}
+
+// released forgets the back-off of tenant-wide 429s once a request got
+// an answer that is not one.
+func (c *Client) released() {
+	c.holdMu.Lock()
+	c.backoff = 0
+	c.holdMu.Unlock()
 }
 
 // noRedirects is a copy of hc (or, when hc is nil, of the default client,
@@ -196,7 +277,7 @@ func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation
 
 // get sends one GET to Graph and returns the body of a 200.
 func (c *Client) get(ctx context.Context, u *url.URL, delegated bool) ([]byte, error) {
-	a, err := c.send(ctx, http.MethodGet, u, nil, delegated)
+	a, err := c.send(ctx, http.MethodGet, u, nil, delegated, false)
 	if err != nil {
 		return nil, err
 	}
@@ -213,13 +294,19 @@ type answer struct {
 	header http.Header
 	body   []byte
 	crid   string // our client-request-id
+
+	// A $batch's 200 answer, read as it streams in (body is then empty),
+	// or why it could not be read.
+	responses []batchResponse
+	batchErr  error
 }
 
 // send makes one HTTP request to Graph: it waits for a free slot of the
 // tenant's MaxConcurrency, adds the token, counts and times the request,
-// and reads at most MaxBodyBytes of the answer. delegated picks the token:
+// and reads at most MaxBodyBytes of the answer (of a $batch's 200 answer:
+// at most MaxBodyBytes of each inner answer). delegated picks the token:
 // the signed-in account's, or the application's own.
-func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte, delegated bool) (answer, error) {
+func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte, delegated, batch bool) (answer, error) {
 	if !c.MayCarryToken(u) {
 		return answer{}, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
 	}
@@ -227,12 +314,19 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	if err != nil {
 		return answer{}, err
 	}
+	if herr := c.heldOff(); herr != nil {
+		return answer{}, herr
+	}
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
 		return answer{}, fmt.Errorf("waiting for a free request slot: %w", ctx.Err())
 	}
 	defer func() { <-c.sem }()
+	// A request that waited for its slot may find the tenant held off now.
+	if herr := c.heldOff(); herr != nil {
+		return answer{}, herr
+	}
 
 	// The token and the request each get request_timeout: a hung identity
 	// platform must not hold the tenant's request slot for ever.
@@ -272,10 +366,18 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	defer resp.Body.Close()
 	c.metrics.Requests.WithLabelValues(c.tenant, strconv.Itoa(resp.StatusCode)).Inc()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		c.released()
+	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		if r, ok := tokens.(interface{ Refused(string) }); ok {
 			r.Refused(token)
 		}
+	}
+	if batch && resp.StatusCode == http.StatusOK {
+		a := answer{status: resp.StatusCode, header: resp.Header, crid: crid}
+		a.responses, a.batchErr = readBatchAnswer(resp.Body)
+		return a, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
 	if err != nil {
@@ -290,13 +392,25 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 // answerError turns a non-200 answer, outer or inside a $batch, into an
 // *Error, counts a 429, and logs it with the ids Microsoft support asks for.
 func (c *Client) answerError(path string, status int, h http.Header, body []byte, crid string) *Error {
+	return c.answerErrorAt(path, status, h, body, crid, false)
+}
+
+// answerErrorAt is answerError; inner logs at debug (an inner answer of a
+// $batch: the batch logs one line for all of them).
+func (c *Client) answerErrorAt(path string, status int, h http.Header, body []byte, crid string, inner bool) *Error {
 	gerr := newError(status, h, body, crid)
 	if gerr.Throttled() {
 		c.metrics.Throttled.WithLabelValues(c.tenant).Inc()
+		if scope, ok := tenantWide(h); ok {
+			c.holdTenant(gerr, "x-ms-throttle-scope "+scope)
+		}
 	}
 	lvl := level.Warn
 	if gerr.NotFound() || gerr.Throttled() {
 		lvl = level.Info
+	}
+	if inner {
+		lvl = level.Debug
 	}
 	lvl(c.logger).Log("msg", "graph answered with an error", "path", path, "status", status,
 		"code", gerr.Code, "request_id", gerr.RequestID, "client_request_id", crid)
@@ -310,4 +424,24 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// CloseIdleConnections closes the idle connections of the client's
+// transports, Graph's and the identity platform's, when a reload replaces
+// it: they would otherwise linger until their idle timeout.
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+	for _, ts := range []TokenSource{c.tokens, c.deleg} {
+		if ci, ok := ts.(interface{ CloseIdleConnections() }); ok {
+			ci.CloseIdleConnections()
+		}
+	}
+}
+
+// UserAgent is what the exporter calls itself to Graph, decorated as
+// SharePoint's throttling guidance asks of traffic that is not an ISV's
+// product (NONISV|<company>|<app>/<version>), so that SharePoint, behind
+// the site operations, can tell it apart.
+func UserAgent() string {
+	return "NONISV|msgraph-lro|msgraph_lro_exporter/" + version.Version
 }

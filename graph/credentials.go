@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/managedidentity"
@@ -45,6 +47,7 @@ type CredentialOptions struct {
 	// HTTPClient talks to the identity platform; nil means a default one.
 	HTTPClient *http.Client
 	Metrics    *Metrics
+	Logger     log.Logger // failed token requests, once per interval
 }
 
 // knownAuthorities are the identity platform hosts MSAL knows by itself;
@@ -60,18 +63,38 @@ var knownAuthorities = map[string]bool{
 // request to the identity platform instead of each sending their own.
 type msalSource struct {
 	tenant  string
-	acquire func(ctx context.Context) (token string, fromCache bool, err error)
+	acquire func(ctx context.Context) (acquired, error)
 	lock    chan struct{}
 	metrics *Metrics
+	logger  log.Logger
 	secrets []string // values to scrub from any error text
 
 	// renew builds a new MSAL client, with an empty cache; nil where that
 	// would not help (managed identity's cache belongs to the process).
-	renew     func() (func(context.Context) (string, bool, error), error)
+	renew     func() (func(context.Context) (acquired, error), error)
 	last      string    // the token handed out last
+	lastUntil time.Time // last is handed out without asking MSAL until then
 	lastRenew time.Time // when renew last ran
 
+	// Guarded by lock: the remembered failure, and the back-off's jitter
+	// (nil: random).
+	memo   failMemo
+	jitter func() float64
+
 	notAfter time.Time // a client certificate's; zero for other credentials
+
+	hc *http.Client // MSAL's, to close its idle connections
+}
+
+// CloseIdleConnections closes MSAL's idle connections to the identity
+// platform.
+func (s *msalSource) CloseIdleConnections() { s.hc.CloseIdleConnections() }
+
+// acquired is MSAL's answer.
+type acquired struct {
+	token     string
+	cached    bool
+	expiresOn time.Time
 }
 
 // renewEvery bounds how often a refused token empties the cache: a Graph
@@ -83,8 +106,13 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 	// The client secret or assertion is in the body of the token request,
 	// which Go's client sends again to wherever a 307 or 308 points, and a
 	// 302 would have MSAL take a token from that host.
-	hc := noRedirects(o.HTTPClient, 2)
-	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics}
+	hc := identityClient(o.HTTPClient)
+	logger := o.Logger
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	s := &msalSource{tenant: o.Tenant, lock: make(chan struct{}, 1), metrics: o.Metrics, hc: hc,
+		logger: log.With(logger, "tenant", o.Tenant, "credential", o.Kind)}
 	scope := strings.TrimSuffix(o.GraphEndpoint, "/") + "/.default"
 
 	if o.Kind == CredentialManagedIdentity {
@@ -96,9 +124,9 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("managed identity: %w", err)
 		}
-		s.acquire = func(ctx context.Context) (string, bool, error) {
+		s.acquire = func(ctx context.Context) (acquired, error) {
 			r, err := mi.AcquireToken(ctx, scope)
-			return r.AccessToken, r.Metadata.TokenSource == managedidentity.TokenSourceCache, err
+			return acquired{r.AccessToken, r.Metadata.TokenSource == managedidentity.TokenSourceCache, r.ExpiresOn}, err
 		}
 		return s, nil
 	}
@@ -113,8 +141,8 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		if cred, err = confidential.NewCredFromSecret(o.Secret); err != nil {
 			return nil, fmt.Errorf("client secret: %w", err)
 		}
-		// As sent, and as the form body the identity platform may quote.
-		s.secrets = append(s.secrets, o.Secret, url.QueryEscape(o.Secret))
+		// As sent, as the form body, and as a JSON answer may quote it.
+		s.secrets = append(s.secrets, secretForms(o.Secret)...)
 	case CredentialClientCertificate:
 		certs, key, err := confidential.CertFromPEM(o.CertificatePEM, "")
 		if err != nil {
@@ -131,7 +159,7 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		// The file is re-read for every token request: Kubernetes rotates
 		// the projected token under our feet.
 		cred = confidential.NewCredFromAssertionCallback(func(context.Context, confidential.AssertionRequestOptions) (string, error) {
-			b, err := os.ReadFile(path)
+			b, err := ReadRegularFile(path, MaxCredentialFileBytes)
 			if err != nil {
 				return "", fmt.Errorf("federated token: %w", err)
 			}
@@ -151,14 +179,14 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 		opts = append(opts, confidential.WithInstanceDiscovery(false))
 	}
 	scopes := []string{scope}
-	s.renew = func() (func(context.Context) (string, bool, error), error) {
+	s.renew = func() (func(context.Context) (acquired, error), error) {
 		app, err := confidential.New(authority, o.ClientID, cred, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("identity platform client: %w", err)
 		}
-		return func(ctx context.Context) (string, bool, error) {
+		return func(ctx context.Context) (acquired, error) {
 			r, err := app.AcquireTokenByCredential(ctx, scopes)
-			return r.AccessToken, r.Metadata.TokenSource == confidential.TokenSourceCache, err
+			return acquired{r.AccessToken, r.Metadata.TokenSource == confidential.TokenSourceCache, r.ExpiresOn}, err
 		}, nil
 	}
 	var err error
@@ -190,11 +218,14 @@ func (s *msalSource) Refused(token string) {
 		return
 	}
 	if acquire, err := s.renew(); err == nil {
-		s.acquire, s.lastRenew = acquire, time.Now()
+		s.acquire, s.lastRenew, s.lastUntil = acquire, time.Now(), time.Time{}
 	}
 }
 
 // Token returns a token from MSAL's cache, or asks the identity platform.
+// One request is in flight at a time; while a failure is remembered (the
+// platform's Retry-After, else an exponential back-off with jitter) every
+// caller gets it without a request.
 func (s *msalSource) Token(ctx context.Context) (string, error) {
 	select {
 	case s.lock <- struct{}{}:
@@ -202,35 +233,88 @@ func (s *msalSource) Token(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("token: %w", ctx.Err())
 	}
 	defer func() { <-s.lock }()
-	tok, cached, err := s.acquire(ctx)
+	if err := s.memo.held(); err != nil {
+		return "", err
+	}
+	now := s.memo.clock()
+	if s.last != "" && now.Before(s.lastUntil) {
+		// A short-lived token MSAL would not cache: kept here a while, and
+		// dropped when Graph refuses it.
+		return s.last, nil
+	}
+	r, err := s.acquire(ctx)
 	if err != nil {
-		if s.metrics != nil {
-			s.metrics.TokenRequests.WithLabelValues(s.tenant, "error").Inc()
+		if ctx.Err() != nil {
+			// The caller gave up (a scrape's deadline): not the identity
+			// platform's failure, and not one to hold against the next caller.
+			return "", &TokenError{msg: ctx.Err().Error()}
 		}
-		// Scrubbed before it is cut short, which could keep part of a secret.
-		return "", &TokenError{msg: firstLine(s.scrub(err.Error()))}
+		return "", s.fail(err)
 	}
-	if !cached && s.metrics != nil {
-		s.metrics.TokenRequests.WithLabelValues(s.tenant, "success").Inc()
+	if !r.cached {
+		s.count(ResultSuccess)
 	}
-	if tok == "" {
-		return "", &TokenError{msg: "identity platform returned an empty token"}
+	if r.token == "" {
+		return "", s.fail(&TokenError{msg: "identity platform returned an empty token"})
 	}
-	s.last = tok
-	return tok, nil
+	if s.memo.recovered() {
+		level.Info(s.logger).Log("msg", "token requests work again")
+	}
+	s.last, s.lastUntil = r.token, time.Time{}
+	if !r.cached && r.expiresOn.Before(now.Add(msalCacheMargin)) {
+		// MSAL does not cache a token that lives under 5 minutes, and
+		// would ask again for each Graph request.
+		s.lastUntil = now.Add(shortTokenReuse)
+		if end := r.expiresOn.Add(-shortTokenMargin); end.Before(s.lastUntil) {
+			s.lastUntil = end
+		}
+	}
+	return r.token, nil
 }
 
-// scrub removes any credential from an error text: MSAL's errors quote the
-// identity platform's answer, and nothing we did not write goes out unread.
-func (s *msalSource) scrub(msg string) string {
-	for _, v := range s.secrets {
-		if v != "" {
-			msg = strings.ReplaceAll(msg, v, "<secret>")
+// A token that lives under msalCacheMargin (which MSAL does not cache) is
+// reused for up to shortTokenReuse, and no later than shortTokenMargin
+// before it expires.
+const (
+	msalCacheMargin  = 5 * time.Minute
+	shortTokenReuse  = time.Minute
+	shortTokenMargin = 30 * time.Second
+)
+
+// fail counts, remembers and logs a failed token request.
+func (s *msalSource) fail(err error) error {
+	now := s.memo.clock()
+	result, msg := ResultError, ""
+	if cause, ok := unreachable(err); ok {
+		result = ResultUnreachable
+		msg = firstLine(cutAndScrub(err.Error(), s.secrets))
+		if !strings.Contains(msg, cause) {
+			msg += ": " + cutAndScrub(cause, s.secrets)
 		}
+	} else if errors.Is(err, errIdentityAnswerTooLarge) {
+		msg = "the identity platform's answer is larger than " + strconv.Itoa(maxIdentityAnswer>>20) + " MiB"
+	} else {
+		// Cut before it is scrubbed, and scrubbed before it is shortened
+		// further, which could keep part of a secret.
+		msg = firstLine(cutAndScrub(err.Error(), s.secrets))
 	}
-	// A client assertion (federated token, certificate-signed JWT) is a
-	// credential too, and is read afresh for every request.
-	return jwtLike.ReplaceAllString(msg, "<secret>")
+	s.count(result)
+	d, ok := tokenRetryAfter(err, now)
+	if !ok {
+		d = backoff(s.memo.streak+1, s.jitter)
+	}
+	terr := &TokenError{msg: msg}
+	if logNow, repeated := s.memo.remember(terr, d); logNow {
+		level.Warn(s.logger).Log("msg", "token request failed; the tenant's operations are not read until it works", "result", result,
+			"err", terr, "failures_since_last_log", repeated, "retry_in", d.Round(time.Millisecond))
+	}
+	return terr
+}
+
+func (s *msalSource) count(result string) {
+	if s.metrics != nil {
+		s.metrics.TokenRequests.WithLabelValues(s.tenant, result).Inc()
+	}
 }
 
 // jwtLike matches a JWT: three base64url parts, the first a JSON header.
@@ -247,7 +331,7 @@ func firstLine(s string) string {
 			if k := strings.IndexAny(d, "\"\r\n"); k >= 0 {
 				d = d[:k]
 			}
-			return s[:i] + ": " + Truncate(d, 300)
+			return strings.TrimSuffix(s[:i], ":") + ": " + Truncate(d, 300)
 		}
 		return s[:i]
 	}

@@ -94,15 +94,19 @@ func TestFederatedTokenFileIsReread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	now := time.Now()
+	graph.SetTokenClock(ts, func() time.Time { return now }, nil)
 	if _, err := ts.Token(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rotated := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyb3RhdGVkIn0.c2lnbmF0dXJl"
 	tn.SetFederatedToken(rotated)
+	now = now.Add(time.Minute) // past the reuse of a short-lived token
 	if _, err := ts.Token(context.Background()); err == nil {
 		t.Fatal("the old federated token was accepted after rotation")
 	}
 	write(rotated)
+	now = now.Add(10 * time.Minute) // past the back-off of the failure
 	if _, err := ts.Token(context.Background()); err != nil {
 		t.Fatalf("the rotated file was not read: %v", err)
 	}

@@ -100,14 +100,11 @@ type delegatedSource struct {
 	scopes []string
 	lock   chan struct{}
 	logger log.Logger
+	hc     *http.Client // MSAL's
 
 	// Guarded by lock.
-	failure  error     // the remembered failure
-	until    time.Time // when it may be tried again
-	failSig  fileSig   // the cache file as it was at the failure
-	lastLog  time.Time
-	lastMsg  string // the failure logged at lastLog
-	repeated int    // failures not logged since lastLog
+	memo    failMemo // the remembered failure, shared with the app-only source's code
+	failSig fileSig  // the cache file as it was at the failure
 }
 
 // NewDelegatedTokenSource builds the MSAL public client for a tenant's
@@ -129,7 +126,8 @@ func NewDelegatedTokenSource(o DelegatedOptions) (TokenSource, error) {
 		s.file = &fileCache{path: o.CacheFile, clientID: o.ClientID, tenantID: o.TenantID, onWriteError: s.writeFailed}
 		acc = s.file
 	}
-	app, err := newPublicClient(o.AuthorityHost, o.TenantID, o.ClientID, o.HTTPClient, acc)
+	s.hc = identityClient(o.HTTPClient)
+	app, err := newPublicClientWith(o.AuthorityHost, o.TenantID, o.ClientID, s.hc, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -140,12 +138,21 @@ func NewDelegatedTokenSource(o DelegatedOptions) (TokenSource, error) {
 	return s, nil
 }
 
+// CloseIdleConnections closes MSAL's idle connections to the identity
+// platform.
+func (s *delegatedSource) CloseIdleConnections() { s.hc.CloseIdleConnections() }
+
 // newPublicClient is MSAL's public client for one tenant, with the same
 // authority, client id and cache for `login` and the exporter.
 func newPublicClient(authorityHost, tenantID, clientID string, hc *http.Client, acc cache.ExportReplace) (public.Client, error) {
+	return newPublicClientWith(authorityHost, tenantID, clientID, identityClient(hc), acc)
+}
+
+// newPublicClientWith is newPublicClient with the identity client made.
+func newPublicClientWith(authorityHost, tenantID, clientID string, ic *http.Client, acc cache.ExportReplace) (public.Client, error) {
 	opts := []public.Option{
 		public.WithAuthority(strings.TrimSuffix(authorityHost, "/") + "/" + tenantID),
-		public.WithHTTPClient(noRedirects(hc, 2)),
+		public.WithHTTPClient(ic),
 		public.WithCache(acc),
 	}
 	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(authorityHost, "/"))] {
@@ -183,17 +190,16 @@ func (s *delegatedSource) Token(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("token: %w", ctx.Err())
 	}
 	defer func() { <-s.lock }()
-	if s.failure != nil && time.Now().Before(s.until) && (s.file == nil || s.file.signature() == s.failSig) {
-		return "", s.failure
+	if err := s.memo.held(); err != nil && (s.file == nil || s.file.signature() == s.failSig) {
+		return "", err
 	}
 	tok, err := s.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
-	if s.failure != nil {
+	if s.memo.recovered() {
 		level.Info(s.logger).Log("msg", "delegated sign-in works again")
 	}
-	s.failure, s.lastMsg = nil, ""
 	return tok, nil
 }
 
@@ -226,8 +232,9 @@ func (s *delegatedSource) acquire(ctx context.Context) (string, error) {
 			return "", &TokenError{msg: "delegated sign-in: " + ctx.Err().Error()}
 		}
 		result, reason := classifyTokenError(err)
-		if result == "" { // never reached the identity platform
-			return "", s.fail(&TokenError{msg: "delegated sign-in: " + firstLine(err.Error())}, tokenRetryInterval, sig)
+		if result == ResultUnreachable {
+			s.count(result)
+			return "", s.fail(&TokenError{msg: "delegated sign-in: " + reason}, tokenRetryInterval, sig)
 		}
 		s.count(result)
 		if result == ResultInteractionRequired {
@@ -263,19 +270,11 @@ func (s *delegatedSource) signInError(err error) error {
 // and logs it: once per interval however often it happens, and at once
 // when it is another failure than the one logged last.
 func (s *delegatedSource) fail(err error, d time.Duration, sig fileSig) error {
-	var te *TokenError
-	if errors.As(err, &te) {
-		te.logged = true
+	s.failSig = sig
+	if logNow, repeated := s.memo.remember(err, d); logNow {
+		level.Error(s.logger).Log("msg", "delegated sign-in failed; password-reset operations of this tenant are not read until it works", "err", err,
+			"failures_since_last_log", repeated, "retry_in", d)
 	}
-	now := time.Now()
-	s.failure, s.until, s.failSig = err, now.Add(d), sig
-	if msg := err.Error(); msg == s.lastMsg && now.Sub(s.lastLog) < SignInRetryInterval {
-		s.repeated++
-		return err
-	}
-	level.Error(s.logger).Log("msg", "delegated sign-in failed; password-reset operations of this tenant are not read until it works", "err", err,
-		"failures_since_last_log", s.repeated, "retry_in", d)
-	s.lastLog, s.lastMsg, s.repeated = now, err.Error(), 0
 	return err
 }
 
@@ -330,10 +329,11 @@ var aadReasons = map[int]string{
 
 var aadCodeRE = regexp.MustCompile(`AADSTS(\d{4,7})`)
 
-// classifyTokenError says what a failed token request was: result is ""
-// when nothing came back from the identity platform (DNS, connect, TLS),
-// else ResultInteractionRequired or ResultError; reason is a short text
-// without the platform's free text, which is not ours to log.
+// classifyTokenError says what a failed token request was: result is
+// ResultUnreachable when nothing came back from the identity platform
+// (DNS, connect, TLS), with the network's cause as reason, else
+// ResultInteractionRequired or ResultError; reason is a short text without
+// the platform's free text, which is not ours to log.
 func classifyTokenError(err error) (result, reason string) {
 	var ce msalerrors.CallErr
 	if !errors.As(err, &ce) || ce.Resp == nil {
@@ -341,7 +341,13 @@ func classifyTokenError(err error) (result, reason string) {
 		if errors.As(err, &te) {
 			return ResultError, te.msg
 		}
-		return "", firstLine(err.Error())
+		if cause, ok := unreachable(err); ok {
+			return ResultUnreachable, firstLine(cutAndScrub(err.Error(), nil)) + ": " + cutAndScrub(cause, nil)
+		}
+		if errors.Is(err, errIdentityAnswerTooLarge) {
+			return ResultError, "the identity platform's answer is larger than " + strconv.Itoa(maxIdentityAnswer>>20) + " MiB"
+		}
+		return ResultError, firstLine(cutAndScrub(err.Error(), nil))
 	}
 	msg := ce.Error()
 	var a aadAnswer

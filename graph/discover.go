@@ -93,7 +93,7 @@ type listAnswer struct {
 
 // listPage reads one page of a collection.
 func (c *Client) listPage(ctx context.Context, u *url.URL, delegated bool) ([]json.RawMessage, string, error) {
-	a, err := c.send(ctx, http.MethodGet, u, nil, delegated)
+	a, err := c.send(ctx, http.MethodGet, u, nil, delegated, false)
 	if err != nil {
 		return nil, "", err
 	}

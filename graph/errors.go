@@ -39,8 +39,11 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Throttled reports whether Graph answered 429.
-func (e *Error) Throttled() bool { return e.StatusCode == http.StatusTooManyRequests }
+// Throttled reports whether Graph throttled the request: a 429, or a 503
+// with Retry-After (as SharePoint, behind the site operations, throttles).
+func (e *Error) Throttled() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusServiceUnavailable && e.HasRetryAfter
+}
 
 // NotFound reports whether Graph answered 404.
 func (e *Error) NotFound() bool { return e.StatusCode == http.StatusNotFound }

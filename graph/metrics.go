@@ -6,12 +6,14 @@ import "github.com/prometheus/client_golang/prometheus"
 // One Metrics is shared by every tenant's client and survives config reloads,
 // so counters never go back.
 type Metrics struct {
-	Requests      *prometheus.CounterVec
-	Fetched       *prometheus.CounterVec
-	Duration      *prometheus.HistogramVec
-	Throttled     *prometheus.CounterVec
-	TokenRequests *prometheus.CounterVec
-	SignIn        *prometheus.GaugeVec
+	Requests  *prometheus.CounterVec
+	Fetched   *prometheus.CounterVec
+	Duration  *prometheus.HistogramVec
+	Throttled *prometheus.CounterVec
+	// ThrottledUntil is when Graph lets each tenant be asked again.
+	ThrottledUntil *prometheus.GaugeVec
+	TokenRequests  *prometheus.CounterVec
+	SignIn         *prometheus.GaugeVec
 	// CredentialExpiry is set by SetCredentialExpiry, from the clients in use.
 	CredentialExpiry *prometheus.GaugeVec
 }
@@ -34,11 +36,15 @@ func NewMetrics() *Metrics {
 		}, []string{"tenant"}),
 		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "msgraph_lro_graph_throttled_total",
-			Help: "Answers of 429 Too Many Requests from Microsoft Graph, by tenant (inner $batch answers included). While throttled, affected operations are not asked for again before Retry-After runs out.",
+			Help: "Answers of 429 Too Many Requests, or 503 with Retry-After, from Microsoft Graph, by tenant (inner $batch answers included). While throttled, affected operations are not asked for again before Retry-After runs out: every operation of the tenant when Graph's x-ms-throttle-scope is Tenant_Application, Tenant or Application, or a whole $batch was throttled.",
+		}, []string{"tenant"}),
+		ThrottledUntil: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "msgraph_lro_graph_throttled_until_timestamp_seconds",
+			Help: "When Microsoft Graph lets the tenant be asked again after throttling it as a whole (x-ms-throttle-scope Tenant_Application, Tenant or Application, or a 429 for a whole $batch), in Unix seconds; 0 if it never did. No request of the tenant goes out before.",
 		}, []string{"tenant"}),
 		TokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "msgraph_lro_token_requests_total",
-			Help: "Token requests that reached the identity platform (tokens served from the cache are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run `msgraph_lro_exporter login` again); error (anything else).",
+			Help: "Token requests sent to the identity platform (tokens served from the cache, and callers answered from a remembered failure, are not counted), by tenant and result: success; interaction_required (a delegated sign-in expired, was revoked, or now needs MFA or consent: run `msgraph_lro_exporter login` again); unreachable (no answer came: DNS, connect, TLS, proxy); error (any other failure, the platform's answer).",
 		}, []string{"tenant", "result"}),
 		SignIn: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "msgraph_lro_delegated_sign_in_valid",
@@ -67,9 +73,11 @@ func (m *Metrics) SetCredentialExpiry(clients map[string]*Client) {
 // increase() sees the first error.
 func (m *Metrics) InitTenant(tenant string) {
 	m.Throttled.WithLabelValues(tenant)
+	m.ThrottledUntil.WithLabelValues(tenant)
 	m.Fetched.WithLabelValues(tenant)
 	m.TokenRequests.WithLabelValues(tenant, "success")
 	m.TokenRequests.WithLabelValues(tenant, "error")
+	m.TokenRequests.WithLabelValues(tenant, ResultUnreachable)
 }
 
 // InitDelegated creates the series of a tenant's delegated sign-in.
@@ -84,6 +92,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.Fetched.Describe(ch)
 	m.Duration.Describe(ch)
 	m.Throttled.Describe(ch)
+	m.ThrottledUntil.Describe(ch)
 	m.TokenRequests.Describe(ch)
 	m.SignIn.Describe(ch)
 	m.CredentialExpiry.Describe(ch)
@@ -95,6 +104,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.Fetched.Collect(ch)
 	m.Duration.Collect(ch)
 	m.Throttled.Collect(ch)
+	m.ThrottledUntil.Collect(ch)
 	m.TokenRequests.Collect(ch)
 	m.SignIn.Collect(ch)
 	m.CredentialExpiry.Collect(ch)

@@ -1,6 +1,7 @@
 package graphtest
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +48,17 @@ type Fault struct {
 	// Times is how many requests the fault applies to; 0 (or less) means
 	// every request until ClearFaults.
 	Times int
+	// ThrottleScope is the x-ms-throttle-scope header sent with Status, as
+	// Graph's throttling guidance gives it:
+	// <Scope>/<Limit>/<ApplicationId>/<TenantId|UserId|ResourceId>, where
+	// Scope is Tenant_Application, Tenant or Application; for example
+	// "Tenant_Application/Read/<app id>/<tenant id>".
+	ThrottleScope string
+	// BodyBytes, with Status (200 for an oversized answer), answers with an
+	// operation-shaped JSON object whose statusDetail is BodyBytes long
+	// (a 50 MB answer), streamed in pieces without being held in memory,
+	// alone or as one inner answer of a $batch.
+	BodyBytes int
 }
 
 // activeFault is an injected fault and how many more requests it takes.
@@ -238,6 +251,13 @@ func (t *Tenant) LastClientRequestID() string {
 	return t.lastCRID
 }
 
+// LastUserAgent returns the User-Agent of the latest Graph request.
+func (t *Tenant) LastUserAgent() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastUA
+}
+
 // Unauthorized returns how many Graph requests were refused with 401 for
 // a missing, unknown or expired token.
 func (t *Tenant) Unauthorized() int {
@@ -284,10 +304,36 @@ func (rp reply) write(w http.ResponseWriter) {
 	for k, v := range rp.header {
 		w.Header().Set(k, v)
 	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(rp.body)))
+	if !bytes.Contains(rp.body, []byte(padMarker)) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(rp.body)))
+		w.WriteHeader(rp.status)
+		_, _ = w.Write(rp.body)
+		return
+	}
+	// A Fault's BodyBytes: each marker becomes that many bytes, streamed.
 	w.WriteHeader(rp.status)
-	_, _ = w.Write(rp.body)
+	chunk := bytes.Repeat([]byte("x"), 32<<10)
+	rest := rp.body
+	for _, m := range padRE.FindAllSubmatchIndex(rp.body, -1) {
+		off := len(rp.body) - len(rest)
+		if _, err := w.Write(rest[:m[0]-off]); err != nil {
+			return
+		}
+		n, _ := strconv.Atoi(string(rp.body[m[2]:m[3]]))
+		for ; n > 0; n -= len(chunk) {
+			if _, err := w.Write(chunk[:min(n, len(chunk))]); err != nil {
+				return
+			}
+		}
+		rest = rp.body[m[1]:]
+	}
+	_, _ = w.Write(rest)
 }
+
+// padMarker stands for a Fault's BodyBytes in an answer until it is written.
+const padMarker = "@@graphtest-pad-"
+
+var padRE = regexp.MustCompile(`@@graphtest-pad-(\d+)@@`)
 
 // serveGraph is Graph's handler.
 func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
@@ -305,6 +351,7 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 	t.perPath[path]++
 	t.lastQuery[path] = query
 	t.lastCRID = crid
+	t.lastUA = r.Header.Get("User-Agent")
 	latency := t.latency
 	fault := t.takeFault(path, true)
 	t.mu.Unlock()
@@ -598,6 +645,10 @@ var graphErrorCodes = map[int][2]string{
 // faultReply is the answer an injected fault with a Status gives.
 func (t *Tenant) faultReply(f Fault, id ids) reply {
 	var rp reply
+	if f.BodyBytes > 0 {
+		return reply{status: f.Status, header: map[string]string{"Content-Type": "application/json"},
+			body: []byte(fmt.Sprintf(`{"id":"padded","status":"running","statusDetail":"%s%d@@"}`, padMarker, f.BodyBytes))}
+	}
 	if f.Body != nil {
 		rp = reply{status: f.Status, header: map[string]string{}, body: []byte(*f.Body)}
 		switch {
@@ -619,6 +670,9 @@ func (t *Tenant) faultReply(f Fault, id ids) reply {
 	}
 	if f.RetryAfter != "" {
 		rp.header["Retry-After"] = f.RetryAfter
+	}
+	if f.ThrottleScope != "" {
+		rp.header["x-ms-throttle-scope"] = f.ThrottleScope
 	}
 	return rp
 }

@@ -172,7 +172,7 @@ type Tenant struct {
 	miClientID     string
 	spID           string // the object id of the app's service principal, oid of app-only tokens
 	failN          int    // token requests still to fail; < 0 = until FailTokens(0, 0)
-	failStatus     int
+	failWith       TokenFault
 	tokenRequests  int
 	tokensIssued   int
 	grantRequests  map[string]int // token requests by grant type
@@ -203,6 +203,7 @@ type Tenant struct {
 	pageSize     int
 	lastQuery    map[string]url.Values
 	lastCRID     string
+	lastUA       string
 	unauthorized int
 }
 

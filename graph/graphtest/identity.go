@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -154,11 +155,43 @@ func (t *Tenant) SetManagedIdentityClientID(id string) {
 // retries 408, 429, 500, 502, 503 and 504 twice, a second apart, and each
 // attempt counts in TokenRequests.
 func (t *Tenant) FailTokens(n int, status int) {
-	if status == 0 {
-		status = http.StatusServiceUnavailable
+	t.FailTokensWith(n, TokenFault{Status: status})
+}
+
+// TokenFault is how FailTokensWith makes token requests misbehave, the
+// ways the identity platform and what stands in front of it do.
+type TokenFault struct {
+	// Status is the HTTP status of the error answer; 0 means 503.
+	Status int
+	// RetryAfter is the Retry-After header of the error answer, as sent
+	// ("30", an HTTP date); empty sends none.
+	RetryAfter string
+	// NoExpiresIn answers 200 with a valid token but no expires_in, which
+	// MSAL takes for a token already expired and never caches.
+	NoExpiresIn bool
+	// NotJSON answers 200 with an HTML page, as a captive portal or a
+	// proxy's error page does.
+	NotJSON bool
+	// BodyBytes pads the error answer's body to this many bytes (a 50 MB
+	// answer), written in pieces with no Content-Length.
+	BodyBytes int
+	// Stall holds the answer this long, or until the client gives up.
+	Stall time.Duration
+	// EchoSecret quotes the request's client_secret in the error
+	// description, JSON-escaped as the answer's encoding does, as a
+	// careless proxy or an old endpoint's debugging aid may.
+	EchoSecret bool
+}
+
+// FailTokensWith makes the next n token requests (n < 0: every one, until
+// FailTokens(0, 0)) misbehave as f says; see FailTokens for which requests
+// count.
+func (t *Tenant) FailTokensWith(n int, f TokenFault) {
+	if f.Status == 0 {
+		f.Status = http.StatusServiceUnavailable
 	}
 	t.mu.Lock()
-	t.failN, t.failStatus = n, status
+	t.failN, t.failWith = n, f
 	t.mu.Unlock()
 }
 
@@ -239,23 +272,59 @@ func (t *Tenant) serveOpenIDConfiguration(w http.ResponseWriter, r *http.Request
 }
 
 // beginTokenRequest counts a token request of a grant type and says
-// whether FailTokens wants it to fail, with which status.
-func (t *Tenant) beginTokenRequest(grant string) (failStatus int) {
+// whether FailTokensWith wants it to misbehave, and how.
+func (t *Tenant) beginTokenRequest(grant string) (f TokenFault, fail bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.tokenRequests++
 	t.grantRequests[grant]++
 	if t.failN == 0 {
-		return 0
+		return TokenFault{}, false
 	}
 	if t.failN > 0 {
 		t.failN--
 	}
-	return t.failStatus
+	return t.failWith, true
 }
 
-// failToken answers a token request that FailTokens made fail.
-func (t *Tenant) failToken(w http.ResponseWriter, r *http.Request, status int) {
+// failToken answers a token request that FailTokensWith made misbehave;
+// false means: answer normally, with f's NoExpiresIn.
+func (t *Tenant) failToken(w http.ResponseWriter, r *http.Request, f TokenFault) bool {
+	if f.Stall > 0 {
+		select {
+		case <-time.After(f.Stall):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	switch {
+	case f.NoExpiresIn:
+		return false
+	case f.NotJSON:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "<html><body><h1>Access denied by the proxy</h1></body></html>")
+		return true
+	}
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	if f.BodyBytes > 0 {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(f.Status)
+		chunk := []byte(strings.Repeat("AADSTS90033 A transient error has occurred. ", 1<<10))
+		for left := f.BodyBytes; left > 0; left -= len(chunk) {
+			if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+				break
+			}
+		}
+		return true
+	}
+	status := f.Status
+	if f.EchoSecret {
+		t.aadError(w, r, status, "invalid_client", 7000215, "Invalid client secret provided: '"+r.PostForm.Get("client_secret")+"'.")
+		return true
+	}
 	code, num, desc := "server_error", 50000, "There was an error issuing a token or an issue with our sign-in service."
 	switch {
 	case status == http.StatusBadRequest:
@@ -270,6 +339,7 @@ func (t *Tenant) failToken(w http.ResponseWriter, r *http.Request, status int) {
 		code, num, desc = "temporarily_unavailable", 90033, "A transient error has occurred. Please try again."
 	}
 	t.aadError(w, r, status, code, num, desc)
+	return true
 }
 
 // Grant types, as TokenRequestsByGrant names them. MSAL sends the device
@@ -297,19 +367,19 @@ const deviceCodeURN = "urn:ietf:params:oauth:grant-type:device_code"
 func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
 	// The form is read first so that the request counts under its grant,
 	// also when FailTokens makes it fail.
-	var f url.Values
+	var form url.Values
 	var formErr error
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		formErr = r.ParseForm()
-		f = r.PostForm
+		form = r.PostForm
 	}
-	grant := f.Get("grant_type")
+	grant := form.Get("grant_type")
 	if grant == deviceCodeURN {
 		grant = GrantDeviceCode
 	}
-	if status := t.beginTokenRequest(grant); status != 0 {
-		t.failToken(w, r, status)
+	f, fail := t.beginTokenRequest(grant)
+	if fail && t.failToken(w, r, f) {
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -328,13 +398,13 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	switch grant {
 	case GrantClientCredentials:
-		t.clientCredentials(w, r, tenant, f)
+		t.clientCredentials(w, r, tenant, form, fail && f.NoExpiresIn)
 	case GrantDeviceCode:
-		t.redeemDeviceCode(w, r, tenant, f)
+		t.redeemDeviceCode(w, r, tenant, form)
 	case GrantAuthorizationCode:
-		t.redeemAuthCode(w, r, tenant, f)
+		t.redeemAuthCode(w, r, tenant, form)
 	case GrantRefreshToken:
-		t.redeemRefreshToken(w, r, tenant, f)
+		t.redeemRefreshToken(w, r, tenant, form)
 	case "":
 		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 	default:
@@ -398,7 +468,8 @@ func (t *Tenant) clientCredential(w http.ResponseWriter, r *http.Request, tenant
 }
 
 // clientCredentials is the client credentials grant: an app-only token.
-func (t *Tenant) clientCredentials(w http.ResponseWriter, r *http.Request, tenant string, f url.Values) {
+// noExpiresIn leaves expires_in out of the answer (TokenFault).
+func (t *Tenant) clientCredentials(w http.ResponseWriter, r *http.Request, tenant string, f url.Values, noExpiresIn bool) {
 	if !t.checkClientID(w, r, f.Get("client_id")) {
 		return
 	}
@@ -414,12 +485,17 @@ func (t *Tenant) clientCredentials(w http.ResponseWriter, r *http.Request, tenan
 	}
 	token, lifetime := t.issueApp(t.clientID, acr)
 	secs := int64(lifetime / time.Second)
-	writeJSON(w, http.StatusOK, map[string]any{
+	answer := map[string]any{
 		"token_type":     "Bearer",
 		"expires_in":     secs,
 		"ext_expires_in": secs,
 		"access_token":   token,
-	})
+	}
+	if noExpiresIn {
+		delete(answer, "expires_in")
+		delete(answer, "ext_expires_in")
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // scopeOK says whether a token request asks for Graph's .default scope
@@ -558,8 +634,7 @@ func (a audience) has(s string) bool {
 // (api-version 2019-08-01), the source MSAL picks when IDENTITY_ENDPOINT
 // and IDENTITY_HEADER are set.
 func (t *Tenant) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
-	if status := t.beginTokenRequest(GrantManagedIdentity); status != 0 {
-		t.failToken(w, r, status)
+	if f, fail := t.beginTokenRequest(GrantManagedIdentity); fail && t.failToken(w, r, f) {
 		return
 	}
 	if r.Method != http.MethodGet {

@@ -1,0 +1,320 @@
+package graph
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// maxBatchAnswer bounds what is read of one $batch answer. Only the inner
+// bodies up to MaxBodyBytes each are kept; a larger one is read past (so
+// that the answers after it still count) and fails its own operation only.
+const maxBatchAnswer = 256 << 20
+
+// maxBatchField bounds an inner answer's id, status and headers.
+const maxBatchField = 64 << 10
+
+// batchResponse is one inner answer of a $batch.
+type batchResponse struct {
+	ID        string
+	Status    int
+	Headers   map[string]string
+	Body      json.RawMessage
+	Oversized bool // the body was larger than MaxBodyBytes, and not kept
+}
+
+var errBatchSyntax = errors.New("not a JSON batch answer")
+
+// readBatchAnswer reads a $batch answer, {"responses": [...]}, as it
+// streams in, keeping each inner body only up to MaxBodyBytes. It is as
+// strict as encoding/json about what it keeps; keys match as encoding/json
+// matches them, ignoring case.
+func readBatchAnswer(r io.Reader) ([]batchResponse, error) {
+	s := &jsonScan{r: bufio.NewReaderSize(io.LimitReader(r, maxBatchAnswer), 32<<10)}
+	var out []batchResponse
+	err := s.object(func(key string) error {
+		if !strings.EqualFold(key, "responses") {
+			_, _, err := s.value(0)
+			return err
+		}
+		var err error
+		out, err = s.responses()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c, err := s.next(); err != io.EOF {
+		if err == nil {
+			err = fmt.Errorf("%w: %q after the answer", errBatchSyntax, c)
+		}
+		return nil, err
+	}
+	return out, nil
+}
+
+type jsonScan struct{ r *bufio.Reader }
+
+// next returns the next byte that is not white space.
+func (s *jsonScan) next() (byte, error) {
+	for {
+		c, err := s.r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return c, nil
+	}
+}
+
+func (s *jsonScan) unexpected(err error) error {
+	if err == io.EOF {
+		return fmt.Errorf("%w: %w", errBatchSyntax, io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// object reads an object, calling field for each key with the reader at
+// its value; null counts as an empty object.
+func (s *jsonScan) object(field func(key string) error) error {
+	c, err := s.next()
+	if err != nil {
+		return s.unexpected(err)
+	}
+	if c == 'n' {
+		return s.literal("ull")
+	}
+	if c != '{' {
+		return fmt.Errorf("%w: %q where an object was expected", errBatchSyntax, c)
+	}
+	for first := true; ; first = false {
+		c, err := s.next()
+		if err != nil {
+			return s.unexpected(err)
+		}
+		if c == '}' && first {
+			return nil
+		}
+		if !first {
+			if c == '}' {
+				return nil
+			}
+			if c != ',' {
+				return fmt.Errorf("%w: %q between fields", errBatchSyntax, c)
+			}
+			if c, err = s.next(); err != nil {
+				return s.unexpected(err)
+			}
+		}
+		if c != '"' {
+			return fmt.Errorf("%w: %q where a key was expected", errBatchSyntax, c)
+		}
+		_ = s.r.UnreadByte()
+		raw, over, err := s.value(maxBatchField)
+		if err != nil {
+			return err
+		}
+		var key string
+		if over || json.Unmarshal(raw, &key) != nil {
+			return fmt.Errorf("%w: unreadable key", errBatchSyntax)
+		}
+		if c, err = s.next(); err != nil || c != ':' {
+			return fmt.Errorf("%w: no ':' after a key", errBatchSyntax)
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *jsonScan) literal(rest string) error {
+	for i := 0; i < len(rest); i++ {
+		c, err := s.r.ReadByte()
+		if err != nil || c != rest[i] {
+			return fmt.Errorf("%w: a bad literal", errBatchSyntax)
+		}
+	}
+	return nil
+}
+
+// responses reads the responses array (null: none).
+func (s *jsonScan) responses() ([]batchResponse, error) {
+	c, err := s.next()
+	if err != nil {
+		return nil, s.unexpected(err)
+	}
+	if c == 'n' {
+		return nil, s.literal("ull")
+	}
+	if c != '[' {
+		return nil, fmt.Errorf("%w: responses is not an array", errBatchSyntax)
+	}
+	out := []batchResponse{}
+	for first := true; ; first = false {
+		c, err := s.next()
+		if err != nil {
+			return nil, s.unexpected(err)
+		}
+		if c == ']' && first {
+			return out, nil
+		}
+		if !first {
+			if c == ']' {
+				return out, nil
+			}
+			if c != ',' {
+				return nil, fmt.Errorf("%w: %q between responses", errBatchSyntax, c)
+			}
+		} else {
+			_ = s.r.UnreadByte()
+		}
+		var r batchResponse
+		err = s.object(func(key string) error {
+			limit := maxBatchField
+			isBody := strings.EqualFold(key, "body")
+			if isBody {
+				limit = MaxBodyBytes
+			}
+			raw, over, err := s.value(limit)
+			if err != nil {
+				return err
+			}
+			switch {
+			case isBody && over:
+				r.Body, r.Oversized = nil, true
+				return nil
+			case over:
+				return fmt.Errorf("%w: an inner answer's %s is larger than %d bytes", errBatchSyntax, key, maxBatchField)
+			case isBody:
+				r.Body, r.Oversized = raw, false
+				return nil
+			case strings.EqualFold(key, "id"):
+				return json.Unmarshal(raw, &r.ID)
+			case strings.EqualFold(key, "status"):
+				return json.Unmarshal(raw, &r.Status)
+			case strings.EqualFold(key, "headers"):
+				return json.Unmarshal(raw, &r.Headers)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+}
+
+// value reads one JSON value and returns it if it is no longer than limit
+// (limit 0: nothing is kept); over says it was longer, and was read past.
+// Kept values are checked by json.Valid. Strings and the runs between
+// brackets are read a buffer at a time, not byte by byte.
+func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
+	var buf []byte
+	keep := func(b []byte) {
+		if over || limit <= 0 {
+			return
+		}
+		if len(buf)+len(b) > limit {
+			over, buf = true, nil
+			return
+		}
+		buf = append(buf, b...)
+	}
+	c, err := s.next()
+	if err != nil {
+		return nil, false, s.unexpected(err)
+	}
+	keep([]byte{c})
+	switch c {
+	case '"':
+		if err := s.stringRest(keep); err != nil {
+			return nil, false, err
+		}
+	case '{', '[':
+		for depth := 1; depth > 0; {
+			if _, err := s.r.Peek(1); err != nil {
+				return nil, false, s.unexpected(err)
+			}
+			b, _ := s.r.Peek(s.r.Buffered())
+			i := bytes.IndexAny(b, `"{}[]`)
+			if i < 0 {
+				keep(b)
+				_, _ = s.r.Discard(len(b))
+				continue
+			}
+			c := b[i]
+			keep(b[:i+1])
+			_, _ = s.r.Discard(i + 1)
+			switch c {
+			case '"':
+				if err := s.stringRest(keep); err != nil {
+					return nil, false, err
+				}
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+		}
+	default:
+		for {
+			c, err := s.r.ReadByte()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			if strings.IndexByte(",}] \t\r\n", c) >= 0 {
+				_ = s.r.UnreadByte()
+				break
+			}
+			keep([]byte{c})
+		}
+	}
+	if limit > 0 && !over && !json.Valid(buf) {
+		return nil, false, fmt.Errorf("%w: an invalid value", errBatchSyntax)
+	}
+	return buf, over, nil
+}
+
+// stringRest reads a string after its opening quote, through the closing
+// one: a quote ends it unless an odd run of backslashes comes before.
+func (s *jsonScan) stringRest(keep func([]byte)) error {
+	run := 0 // backslashes in a row just before what comes next
+	for {
+		chunk, err := s.r.ReadSlice('"')
+		if err != nil && err != bufio.ErrBufferFull {
+			return s.unexpected(err)
+		}
+		keep(chunk)
+		if err == bufio.ErrBufferFull {
+			run = backslashes(chunk, run)
+			continue
+		}
+		if backslashes(chunk[:len(chunk)-1], run)%2 == 0 {
+			return nil
+		}
+		run = 0 // an escaped quote
+	}
+}
+
+// backslashes is the run of backslashes at the end of b, counting prev
+// ones before b if b is nothing but backslashes.
+func backslashes(b []byte, prev int) int {
+	n := 0
+	for i := len(b) - 1; i >= 0 && b[i] == '\\'; i-- {
+		n++
+	}
+	if n == len(b) {
+		return prev + n
+	}
+	return n
+}

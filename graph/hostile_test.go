@@ -1,0 +1,291 @@
+package graph_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+// twenty is a full $batch of operations, all running.
+func twenty(tn *graphtest.Tenant) []graph.OperationRef {
+	var refs []graph.OperationRef
+	for i := 0; i < graph.MaxBatch; i++ {
+		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%02d", i)}
+		refs = append(refs, r)
+		tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
+	}
+	return refs
+}
+
+// An inner answer larger than 1 MiB fails its own operation only: the
+// other 19 of its $batch are read, in one request; a 50 MB one is read past
+// without being kept (the whole fetch allocates under 64 MiB).
+func TestOversizedInnerAnswerFailsOneOperation(t *testing.T) {
+	for _, size := range []int{graph.MaxBodyBytes + 1, 50 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			c, _ := batchClient(t, tn)
+			refs := twenty(tn)
+			tn.Inject(refs[7].URLPath(), graphtest.Fault{Status: http.StatusOK, BodyBytes: size})
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			out := getAll(t, c, refs)
+			runtime.ReadMemStats(&after)
+			for i, o := range out {
+				switch {
+				case i == 7:
+					if o.err == nil || !strings.HasPrefix(o.err.Error(), "graph's answer for this operation inside a $batch is larger than 1048576 bytes (client-request-id ") {
+						t.Errorf("the oversized one: %v", o.err)
+					}
+				case o.err != nil || o.op.Status != "running":
+					t.Errorf("refs[%d] of the same batch: %+v", i, o)
+				}
+			}
+			if got := tn.Requests(); got != 1 {
+				t.Errorf("Graph got %d requests, want the one $batch", got)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+				t.Errorf("a $batch with a %d-byte inner answer allocated %d MiB, want under 64", size, alloc>>20)
+			}
+		})
+	}
+}
+
+// A 50 MB answer to a single GET is read no further than 1 MiB.
+func TestHugeGraphAnswerIsCapped(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := newClientBatch(t, tn, 4, nil, false)
+	refs := twenty(tn)[:1]
+	tn.Inject(refs[0].URLPath(), graphtest.Fault{Status: http.StatusOK, BodyBytes: 50 << 20})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	out := getAll(t, c, refs)
+	runtime.ReadMemStats(&after)
+	if out[0].err == nil || !strings.HasPrefix(out[0].err.Error(), "graph answer is larger than 1048576 bytes") {
+		t.Errorf("error %v, want the answer's size", out[0].err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("a 50 MB Graph answer allocated %d MiB, want under 64", alloc>>20)
+	}
+}
+
+// throttleClient is a client without batching, one request at a time (so
+// the order is the refs' order), on a clock the test moves.
+func throttleClient(t *testing.T, tn *graphtest.Tenant, batch bool, clock *fakeClock) (*graph.Client, *graph.Metrics) {
+	t.Helper()
+	m := graph.NewMetrics()
+	ts := secretSource(t, tn, m, tn.ClientSecret)
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Now: clock.now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
+}
+
+// A 429 whose x-ms-throttle-scope is the app in the tenant (Graph's
+// throttling guidance: Tenant_Application, Tenant, Application) stops
+// every request of the tenant until its Retry-After: the other 19
+// operations are not sent, and fail as throttled with what is left of
+// the wait; after it, all go. A 429 of another scope holds off only its
+// own operation.
+func TestTenantScoped429HoldsOffTheTenant(t *testing.T) {
+	for _, tc := range []struct {
+		scope string
+		held  bool
+	}{
+		{"Tenant_Application/Read/%s/%s", true},
+		{"Tenant/Read/%s/%s", true},
+		{"Application/ReadWrite/%s/%s", true},
+		{"", false},
+		{"User/Read/%s/%s", false},
+	} {
+		t.Run(strings.SplitN(tc.scope, "/", 2)[0], func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			clock := newFakeClock()
+			c, m := throttleClient(t, tn, false, clock)
+			refs := twenty(tn)
+			scope := tc.scope
+			if strings.Contains(scope, "%s") {
+				scope = fmt.Sprintf(scope, tn.ClientID, tn.TenantID)
+			}
+			tn.Inject(refs[0].URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30", ThrottleScope: scope, Times: 1})
+			out := getAll(t, c, refs)
+			want := 20
+			if tc.held {
+				want = 1
+			}
+			if got := tn.Requests(); got != want {
+				t.Errorf("Graph got %d requests, want %d", got, want)
+			}
+			var gerr *graph.Error
+			if !errors.As(out[0].err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 30*time.Second {
+				t.Errorf("the throttled one: %v", out[0].err)
+			}
+			if tc.held {
+				for i, o := range out[1:] {
+					if !errors.As(o.err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 30*time.Second ||
+						!strings.HasPrefix(o.err.Error(), "graph answered 429 Too Many Requests: NotSent: not sent: Graph throttles this tenant (x-ms-throttle-scope ") {
+						t.Errorf("refs[%d], not sent: %v", i+1, o.err)
+					}
+				}
+				until := testutil.ToFloat64(m.ThrottledUntil.WithLabelValues("contoso"))
+				if want := float64(clock.now().Add(30*time.Second).UnixNano()) / 1e9; until < want-1 || until > want+1 {
+					t.Errorf("throttled_until %v, want %v", until, want)
+				}
+				clock.add(29 * time.Second)
+				getAll(t, c, refs)
+				if got := tn.Requests(); got != 1 {
+					t.Errorf("before Retry-After ran out: Graph got %d requests, want still 1", got)
+				}
+				clock.add(time.Second)
+				for i, o := range getAll(t, c, refs) {
+					if o.err != nil {
+						t.Errorf("refs[%d] after the wait: %v", i, o.err)
+					}
+				}
+				if got := tn.Requests(); got != 21 {
+					t.Errorf("after Retry-After: Graph got %d requests, want 21", got)
+				}
+			}
+			if got := testutil.ToFloat64(m.Throttled.WithLabelValues("contoso")); got != 1 {
+				t.Errorf("throttled_total %v, want 1: requests not sent are not Graph's 429s", got)
+			}
+		})
+	}
+}
+
+// A 429 for a whole $batch holds off the tenant, whatever its scope; a 503
+// with Retry-After (SharePoint's throttling) counts as throttling, and its
+// operation waits for it.
+func TestBatch429HoldsOffAnd503IsThrottling(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	clock := newFakeClock()
+	c, m := throttleClient(t, tn, true, clock)
+	refs := twenty(tn)
+	tn.Inject("/beta/$batch", graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10", Times: 1})
+	tn.Inject("/v1.0/$batch", graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10", Times: 1})
+	getAll(t, c, refs)
+	getAll(t, c, refs)
+	if got := tn.Requests(); got != 1 {
+		t.Errorf("Graph got %d requests, want the one throttled $batch", got)
+	}
+	clock.add(10 * time.Second)
+	tn.Inject(refs[3].URLPath(), graphtest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "120", Times: 1})
+	out := getAll(t, c, refs)
+	var gerr *graph.Error
+	if !errors.As(out[3].err, &gerr) || !gerr.Throttled() || gerr.RetryAfter != 120*time.Second {
+		t.Errorf("503 with Retry-After: %v, want it throttled for 2 minutes", out[3].err)
+	}
+	if got := testutil.ToFloat64(m.Throttled.WithLabelValues("contoso")); got != 2 {
+		t.Errorf("throttled_total %v, want 2 (the $batch's 429 and the 503)", got)
+	}
+}
+
+// A $batch that fails as a whole (424, 503, 504) is not turned into 20
+// GETs: it is sent again once, after its Retry-After (else a second), if
+// that fits in the deadline; else each operation keeps the error.
+func TestFailedBatchIsRetriedNotFannedOut(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		retryAfter string
+		requests   int
+		ok         bool
+	}{
+		{http.StatusFailedDependency, "", 2, true},
+		{http.StatusServiceUnavailable, "0.1", 2, true},
+		{http.StatusGatewayTimeout, "", 2, true},
+		{http.StatusServiceUnavailable, "60", 1, false}, // too long to wait for in this scrape
+	} {
+		t.Run(fmt.Sprint(tc.status, tc.retryAfter), func(t *testing.T) {
+			t.Parallel()
+			tn := graphtest.NewTenant(t)
+			c, _ := batchClient(t, tn)
+			refs := twenty(tn)
+			tn.Inject("/beta/$batch", graphtest.Fault{Status: tc.status, RetryAfter: tc.retryAfter, Times: 1})
+			tn.Inject("/v1.0/$batch", graphtest.Fault{Status: tc.status, RetryAfter: tc.retryAfter, Times: 1})
+			out := getAll(t, c, refs)
+			if got := tn.Requests(); got != tc.requests {
+				t.Errorf("Graph got %d requests, want %d", got, tc.requests)
+			}
+			for i, o := range out {
+				if (o.err == nil) != tc.ok {
+					t.Errorf("refs[%d]: %v", i, o.err)
+				}
+			}
+		})
+	}
+}
+
+// Graph requests carry the User-Agent SharePoint's throttling guidance
+// asks for: NONISV|<company>|<app>/<version>.
+func TestUserAgentDecorated(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := newClientBatch(t, tn, 1, nil, false)
+	getAll(t, c, twenty(tn)[:1])
+	if got, want := tn.LastUserAgent(), graph.UserAgent(); got != want || !strings.HasPrefix(got, "NONISV|msgraph-lro|msgraph_lro_exporter/") {
+		t.Errorf("User-Agent %q, want %q", got, want)
+	}
+}
+
+// A $batch whose 20 inner answers fail logs one warn line, with their
+// statuses, not one per operation.
+func TestBatchErrorsLoggedOnce(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	m := graph.NewMetrics()
+	var logs syncBuf
+	ts := secretSource(t, tn, m, tn.ClientSecret)
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := twenty(tn)
+	for _, r := range refs {
+		tn.Inject(r.URLPath(), graphtest.Fault{Status: http.StatusForbidden})
+	}
+	getAll(t, c, refs)
+	var warn []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=warn") {
+			warn = append(warn, l)
+		}
+	}
+	if len(warn) != 1 || !strings.Contains(warn[0], `errors=20×403`) {
+		t.Errorf("want one warn line for the batch, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
