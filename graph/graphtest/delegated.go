@@ -290,14 +290,7 @@ const userCodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 // serveDeviceCode is the device authorization endpoint,
 // POST /{tenant}/oauth2/v2.0/devicecode.
 func (t *Tenant) serveDeviceCode(w http.ResponseWriter, r *http.Request, tenant string) {
-	if r.Method != http.MethodPost {
-		t.aadError(w, r, http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a "+r.Method+" request.")
-		return
-	}
-	if !strings.EqualFold(tenant, t.tenantID) {
-		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 90002, fmt.Sprintf(
-			"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+	if !t.postToTenant(w, r, tenant) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)

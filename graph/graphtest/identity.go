@@ -382,14 +382,7 @@ func (t *Tenant) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	if fail && t.failToken(w, r, f) {
 		return
 	}
-	if r.Method != http.MethodPost {
-		t.aadError(w, r, http.StatusMethodNotAllowed, "invalid_request", 900561,
-			"The endpoint only accepts POST requests. Received a "+r.Method+" request.")
-		return
-	}
-	if !strings.EqualFold(tenant, t.tenantID) {
-		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 90002, fmt.Sprintf(
-			"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+	if !t.postToTenant(w, r, tenant) {
 		return
 	}
 	if formErr != nil {
@@ -496,6 +489,23 @@ func (t *Tenant) clientCredentials(w http.ResponseWriter, r *http.Request, tenan
 		delete(answer, "ext_expires_in")
 	}
 	writeJSON(w, http.StatusOK, answer)
+}
+
+// postToTenant answers a request to an endpoint of the identity platform
+// that is not a POST, or not for this tenant, as Entra ID does, and says
+// whether the request may go on.
+func (t *Tenant) postToTenant(w http.ResponseWriter, r *http.Request, tenant string) bool {
+	if r.Method != http.MethodPost {
+		t.aadError(w, r, http.StatusMethodNotAllowed, "invalid_request", 900561,
+			"The endpoint only accepts POST requests. Received a "+r.Method+" request.")
+		return false
+	}
+	if !strings.EqualFold(tenant, t.tenantID) {
+		t.aadError(w, r, http.StatusBadRequest, "invalid_request", 90002, fmt.Sprintf(
+			"Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", tenant))
+		return false
+	}
+	return true
 }
 
 // scopeOK says whether a token request asks for Graph's .default scope
