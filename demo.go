@@ -260,7 +260,7 @@ func demoSignIn(t *graphtest.Tenant) (*graph.MemoryTokenCache, error) {
 	stop := t.ApproveDeviceCodesAs(demoReader)
 	defer stop()
 	_, err := graph.Login(ctx, graph.LoginOptions{
-		Tenant: "demo", TenantID: t.TenantID, ClientID: t.ClientID,
+		TenantID: t.TenantID, ClientID: t.ClientID,
 		AuthorityHost: t.AuthorityHost, GraphEndpoint: t.GraphEndpoint,
 		Cache: signIn, DeviceCode: true, HTTPClient: t.HTTPClient(),
 	})

@@ -50,7 +50,6 @@ func login(configFile, tenant string, deviceCode bool, stdout, stderr *os.File) 
 	}
 	fmt.Fprintf(stdout, "Signing in %s for tenant %q (directory %s, app %s).\n", how, t.Name, t.TenantID, t.Delegated.ClientID)
 	res, err := graph.Login(ctx, graph.LoginOptions{
-		Tenant:        t.Name,
 		TenantID:      t.TenantID,
 		ClientID:      t.Delegated.ClientID,
 		AuthorityHost: t.AuthorityHost,

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -123,5 +124,31 @@ func TestVersionFileIsARelease(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?\n?$`).Match(b) {
 		t.Errorf("VERSION %q is not MAJOR.MINOR.PATCH on one line", b)
+	}
+}
+
+// TestVersionCarriesTheCommit: where Go stamps the build with the VCS
+// state (a git checkout; -buildvcs=true overrides a GOFLAGS that turns it
+// off, as this project's machines have), --version names the commit of
+// HEAD, so the plain-build test above cannot pass with "unknown" alone.
+func TestVersionCarriesTheCommit(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "msgraph_lro_exporter")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build -buildvcs=true: %v\n%s", err, out)
+	}
+	want := strings.TrimSpace(string(head))
+	if rev := vcsRevision(t, bin); !strings.HasPrefix(rev, want) {
+		t.Fatalf("go build -buildvcs=true recorded revision %q, HEAD is %s", rev, want)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("--version: %v\n%s", err, out)
+	}
+	if first := strings.SplitN(string(out), "\n", 2)[0]; !strings.Contains(first, "version "+strings.TrimSpace(versionFile)+" ") || !strings.Contains(first, "revision: "+want) {
+		t.Errorf("--version first line %q; want version %s and revision %s", first, strings.TrimSpace(versionFile), want)
 	}
 }

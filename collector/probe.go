@@ -69,7 +69,7 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 		case v == "" && k.HasParent(p):
 			return Target{}, fmt.Errorf("missing parameter %s, which scope %s needs", p, scope)
 		case v != "" && !k.HasParent(p):
-			return Target{}, fmt.Errorf("parameter %s is only for scope %s", p, strings.Join(scopesWith(p), " or "))
+			return Target{}, fmt.Errorf("parameter %s is only for scope %s", p, strings.Join(graph.ScopesWith(p), " or "))
 		case v != "":
 			if err := graph.CheckSegment(v); err != nil {
 				return Target{}, fmt.Errorf("parameter %s %w", p, err)
@@ -81,17 +81,6 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 		return Target{}, err
 	}
 	return Target{Tenant: tenant, Ref: ref, Source: SourceProbe}, nil
-}
-
-// scopesWith lists the scopes whose kind has the parent key.
-func scopesWith(key string) []string {
-	var out []string
-	for _, k := range graph.Kinds {
-		if k.HasParent(key) {
-			out = append(out, k.Scope)
-		}
-	}
-	return out
 }
 
 // probeScopes are the scopes /probe takes: all but custom, which needs a

@@ -693,7 +693,7 @@ func parents(k *graph.Kind, given map[string]string, fail func(key, format strin
 		case k.HasParent(p) && v == "":
 			return fail(p, "is required with scope %s", k.Scope)
 		case !k.HasParent(p) && v != "":
-			return fail(p, "is only valid with scope %s", strings.Join(scopesWith(p), " or "))
+			return fail(p, "is only valid with scope %s", strings.Join(graph.ScopesWith(p), " or "))
 		case v != "":
 			if err := graph.CheckSegment(v); err != nil {
 				return fail(p, "%s", err)
@@ -701,17 +701,6 @@ func parents(k *graph.Kind, given map[string]string, fail func(key, format strin
 		}
 	}
 	return nil
-}
-
-// scopesWith lists the scopes whose kind has the parent key.
-func scopesWith(key string) []string {
-	var out []string
-	for _, k := range graph.Kinds {
-		if k.HasParent(key) {
-			out = append(out, k.Scope)
-		}
-	}
-	return out
 }
 
 // parent is the operation's value for a parent key.

@@ -238,6 +238,18 @@ func LookupKind(scope string) *Kind {
 	return customKind
 }
 
+// ScopesWith lists the scopes whose kind has the parent key, in the
+// table's order: what config and /probe errors name.
+func ScopesWith(key string) []string {
+	var out []string
+	for _, k := range Kinds {
+		if k.HasParent(key) {
+			out = append(out, k.Scope)
+		}
+	}
+	return out
+}
+
 // KnownScope reports whether s is one of Scopes.
 func KnownScope(s string) bool { _, ok := kindByScope[s]; return ok }
 

@@ -17,7 +17,6 @@ import (
 
 // LoginOptions configures Login.
 type LoginOptions struct {
-	Tenant        string // the tenant's name in the config, for messages
 	TenantID      string
 	ClientID      string
 	AuthorityHost string
