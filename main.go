@@ -109,76 +109,31 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	level.Info(logger).Log("msg", "starting "+program, "version", version.Info(), "build_context", version.BuildContext())
 
-	metrics := graph.NewMetrics()
-	exp := collector.New(logger, time.Now)
-	exp.SetShard(shard)
-	var (
-		hc   *http.Client
-		load = func() (*config.Config, error) { return config.Load(*configFile) }
-	)
-	if *demo {
-		d, err := startDemo(logger)
-		if err != nil {
-			level.Error(logger).Log("msg", "cannot start the demo tenant", "err", err)
-			return 1
-		}
-		defer d.Close()
-		hc = d.HTTPClient()
-		load = d.Config
+	sv, err := newServer(serverOptions{
+		configFile: *configFile, telemetryPath: *telemetryPath, demo: *demo, lifecycle: *lifecycle,
+		shard: shard, logger: logger, now: time.Now,
+	})
+	if err != nil {
+		return 1
 	}
+	defer sv.Close()
+	reloader := sv.reloader
 
 	// Before the first load: a SIGHUP during start-up must not kill us.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(sigs)
 
-	defer exp.Close() // discovery jobs
-	reloader := newReloader(load, exp, hc, metrics, logger)
 	if err := reloader.reload(); err != nil {
 		level.Error(logger).Log("msg", "cannot load configuration", "file", *configFile, "err", err)
 		return 1
-	}
-
-	static := prometheus.NewRegistry()
-	static.MustRegister(
-		metrics,
-		reloader,
-		versioncollector.NewCollector(program),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-
-	mux := http.NewServeMux()
-	mux.Handle(*telemetryPath, exp.Handler(static, logger))
-	mux.Handle("/probe", exp.ProbeHandler(logger))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready.") })
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
-			return
-		}
-		// A reload reads every secret file and may replace clients: not for anyone who reaches the port.
-		if !*lifecycle {
-			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
-			return
-		}
-		if err := reloader.reload(); err != nil {
-			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "Reloaded.")
-	})
-	if *telemetryPath != "/" {
-		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo, shard))
 	}
 
 	// A scrape or a reload sends no body: ReadTimeout bounds a slow
 	// client; IdleTimeout closes keep-alive connections nobody uses, which
 	// anyone who can connect could otherwise pin, one goroutine each. No
 	// WriteTimeout: a scrape may take up to its own timeout.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: sv.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: *idleTimeout, MaxHeaderBytes: 64 << 10}
 	// Reloads run apart from the signal loop, so that SIGTERM is read
 	// whatever a reload is doing; SIGHUPs that come during one are folded
@@ -215,6 +170,97 @@ func run(args []string, stdout, stderr *os.File) int {
 	}
 	<-stopped
 	return 0
+}
+
+// serverOptions are what newServer needs of the command line.
+type serverOptions struct {
+	configFile, telemetryPath string
+	demo, lifecycle           bool
+	shard                     collector.Shard
+	logger                    log.Logger
+	// now is the clock of the exporter, the demo tenant and the reload
+	// gauges: time.Now, but for the golden file's test.
+	now func() time.Time
+}
+
+// server is the exporter's routes and what they serve, before the first
+// configuration load.
+type server struct {
+	mux      *http.ServeMux
+	reloader *reloader
+	closers  []func()
+}
+
+// Close stops the discovery jobs and the demo tenant.
+func (s *server) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// newServer builds the exporter and its routes; it loads no configuration
+// (the caller's first reload does). Its errors are logged.
+func newServer(o serverOptions) (*server, error) {
+	logger := o.logger
+	metrics := graph.NewMetrics()
+	exp := collector.New(logger, o.now)
+	exp.SetShard(o.shard)
+	sv := &server{}
+	var (
+		hc   *http.Client
+		load = func() (*config.Config, error) { return config.Load(o.configFile) }
+	)
+	if o.demo {
+		d, err := startDemo(logger, o.now)
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot start the demo tenant", "err", err)
+			return nil, err
+		}
+		sv.closers = append(sv.closers, d.Close)
+		hc = d.HTTPClient()
+		load = d.Config
+	}
+	sv.closers = append(sv.closers, exp.Close) // discovery jobs
+	reloader := newReloader(load, exp, hc, metrics, logger)
+	reloader.now = o.now
+	sv.reloader = reloader
+
+	static := prometheus.NewRegistry()
+	static.MustRegister(
+		metrics,
+		reloader,
+		versioncollector.NewCollector(program),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	mux := http.NewServeMux()
+	mux.Handle(o.telemetryPath, exp.Handler(static, logger))
+	mux.Handle("/probe", exp.ProbeHandler(logger))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready.") })
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
+			return
+		}
+		// A reload reads every secret file and may replace clients: not for anyone who reaches the port.
+		if !o.lifecycle {
+			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
+			return
+		}
+		if err := reloader.reload(); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded.")
+	})
+	if o.telemetryPath != "/" {
+		mux.Handle("/", landingPage(reloader.current, o.telemetryPath, o.demo, o.shard))
+	}
+	sv.mux = mux
+	return sv, nil
 }
 
 // newLoggers makes the project's go-kit logger and, for exporter-toolkit,
@@ -256,13 +302,14 @@ type reloader struct {
 	hc      *http.Client
 	metrics *graph.Metrics
 	logger  log.Logger
+	now     func() time.Time
 
 	success, successTime prometheus.Gauge
 }
 
 func newReloader(load func() (*config.Config, error), exp *collector.Exporter, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
 	return &reloader{
-		load: load, exp: exp, hc: hc, metrics: m, logger: logger,
+		load: load, exp: exp, hc: hc, metrics: m, logger: logger, now: time.Now,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "msgraph_lro_config_last_reload_successful",
 			Help: "1 if the latest configuration load succeeded, 0 if it was refused (the previous configuration stays in use).",
@@ -287,7 +334,7 @@ func (r *reloader) reload() error {
 	}
 	r.loaded = true
 	r.success.Set(1)
-	r.successTime.SetToCurrentTime()
+	r.successTime.Set(float64(r.now().UnixNano()) / 1e9) // as SetToCurrentTime, on r's clock
 	return nil
 }
 
