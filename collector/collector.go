@@ -376,8 +376,37 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 	for k, i := range idx {
 		refs[k] = targets[i].Ref
 	}
-	f.GetOperations(ctx, refs, func(k int, op *graph.Operation, err error) { done(idx[k], op, err) })
+	// Every flight ends: an answer the fetcher gave twice counts once, one
+	// it gave after returning is dropped, and one it never gave ends with
+	// errNoAnswer, so that no later scrape waits for it.
+	var mu sync.Mutex
+	answered := make([]bool, len(idx))
+	open := true
+	defer func() {
+		mu.Lock()
+		open = false
+		mu.Unlock()
+		for k, i := range idx {
+			if !answered[k] {
+				done(i, nil, errNoAnswer)
+			}
+		}
+	}()
+	f.GetOperations(ctx, refs, func(k int, op *graph.Operation, err error) {
+		mu.Lock()
+		first := open && k >= 0 && k < len(idx) && !answered[k]
+		if first {
+			answered[k] = true
+		}
+		mu.Unlock()
+		if first {
+			done(idx[k], op, err)
+		}
+	})
 }
+
+// errNoAnswer ends the fetch of an operation its fetcher gave no answer for.
+var errNoAnswer = errors.New("the Graph client gave no answer for this operation")
 
 func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
 	if err != nil {
@@ -437,13 +466,13 @@ func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *res
 	if t.OmitNotFound && isNotFound(r.err) {
 		return
 	}
-	buf := make([]sample, 0, maxSamples) // one allocation for all of them
+	// Appended, usually in one allocation: a sample already sent keeps
+	// its place in the array it was sent from when append moves on.
+	buf := make([]sample, 0, usualSamples)
 	ls := t.labels
 	add := func(desc *prometheus.Desc, labels []*dto.LabelPair, v float64) {
-		buf = buf[:len(buf)+1]
-		s := &buf[len(buf)-1]
-		s.desc, s.labels, s.value = desc, labels, v
-		ch <- s
+		buf = append(buf, sample{desc: desc, labels: labels, value: v})
+		ch <- &buf[len(buf)-1]
 	}
 	add(d.up, ls.base, boolFloat(r.up))
 	op := r.op
