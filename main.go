@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/clients"
 	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
@@ -80,9 +81,9 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	if *configCheck {
 		cfg, err := config.Load(*configFile)
-		var clients map[string]*graph.Client
+		var cs map[string]*graph.Client
 		if err == nil {
-			clients, err = collector.NewClients(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
+			cs, err = clients.New(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
 		}
 		if f := *webFlags.WebConfigFile; err == nil && f != "" {
 			if err = web.Validate(f); err != nil {
@@ -96,7 +97,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
-		problems := collector.SignInProblems(clients)
+		problems := clients.SignInProblems(cs)
 		for _, tenant := range sortedKeys(problems) {
 			fmt.Fprintf(stderr, "warning: tenant %q: %s\n", tenant, problems[tenant])
 		}
@@ -346,7 +347,7 @@ func (r *reloader) apply() error {
 	// Tenants whose credentials, endpoints and client settings did not
 	// change keep their client, with MSAL's token cache: a reload costs no
 	// token. The idle connections of the clients replaced are closed.
-	clients, replaced, err := collector.ReuseClients(cfg, r.cfg, r.clients, r.hc, r.metrics, r.logger)
+	cs, replaced, err := clients.Reuse(cfg, r.cfg, r.clients, r.hc, r.metrics, r.logger)
 	if err != nil {
 		return err
 	}
@@ -358,13 +359,13 @@ func (r *reloader) apply() error {
 	for _, w := range cfg.Warnings {
 		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
 	}
-	problems := collector.SignInProblems(clients)
+	problems := clients.SignInProblems(cs)
 	for _, tenant := range sortedKeys(problems) {
 		level.Error(r.logger).Log("msg", "delegated sign-in unusable; this tenant's password-reset operations show up 0 until it is fixed, everything else is served", "tenant", tenant, "err", problems[tenant])
 	}
-	r.exp.Apply(cfg, clients)
-	r.metrics.SetCredentialExpiry(clients)
-	r.cfg, r.clients = cfg, clients
+	r.exp.Swap(snapshotOf(cfg, cs))
+	r.metrics.SetCredentialExpiry(cs)
+	r.cfg, r.clients = cfg, cs
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
 	return nil
 }

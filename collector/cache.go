@@ -3,7 +3,6 @@ package collector
 import (
 	"errors"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,15 +153,15 @@ func (c *cache) bound(keep map[string]bool, extra int) {
 	}
 }
 
-// dropTenant forgets every answer of one tenant.
-func (c *cache) dropTenant(tenant string) {
+// peek returns the entry's view without making one or marking it used.
+func (c *cache) peek(key string) view {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.entries {
-		if strings.HasPrefix(k, tenant+"\x00") {
-			delete(c.entries, k)
-		}
+	e := c.entries[key]
+	c.mu.Unlock()
+	if e == nil {
+		return view{}
 	}
+	return e.view()
 }
 
 // call is one fetch of one operation in flight; done closes when v is set.

@@ -75,10 +75,30 @@ type target struct {
 	labels *labelSet
 }
 
-// state is everything one config says, built once and swapped whole.
+// Tenant is one tenant of a Snapshot.
+type Tenant struct {
+	Fetcher Fetcher
+	// Identity is what makes the tenant the one it is: its directory, app,
+	// credential and endpoints (never a secret). It is part of every cache
+	// and flight key, so that a reload that makes a tenant another
+	// directory simply misses the cache.
+	Identity string
+}
+
+// Snapshot is everything one config says the exporter watches, and how.
+// Swap takes it whole; nothing in it changes afterwards.
+type Snapshot struct {
+	Targets  []Target // configured operations
+	Tenants  map[string]Tenant
+	Settings Settings
+	Jobs     []Job // discovery jobs
+}
+
+// state is a Snapshot made ready for scrapes, together with what the
+// discovery jobs found: built once, swapped whole.
 type state struct {
 	targets   []target
-	fetchers  map[string]Fetcher
+	tenants   map[string]Tenant
 	settings  Settings
 	d         descs
 	counts    []opCount
@@ -93,8 +113,9 @@ type opCount struct {
 	n              int
 }
 
-// Exporter watches operations. It is safe for concurrent scrapes; Update
-// may run at any time (a config reload).
+// Exporter watches operations: it is the one owner of the watched state.
+// It is safe for concurrent scrapes; Swap may run at any time (a config
+// reload).
 type Exporter struct {
 	st     atomic.Pointer[state]
 	cache  *cache
@@ -102,14 +123,10 @@ type Exporter struct {
 	now    func() time.Time
 	logger log.Logger
 
-	mu       sync.Mutex // serialises rebuilds and guards the fields below
-	base     []Target   // configured operations
-	fetchers map[string]Fetcher
-	settings Settings
-	jobs     []*job // discovery jobs running
-	// tenantIDs is each tenant's identity as the last Apply saw it.
-	tenantIDs map[string]string
-	shard     Shard // the part of the operations this replica watches
+	mu    sync.Mutex // serialises rebuilds and guards the fields below
+	snap  Snapshot   // the one swapped in last, defaults applied
+	jobs  []*job     // discovery jobs running
+	shard Shard      // the part of the operations this replica watches
 
 	jobsMu   sync.Mutex // serialises starting and stopping the jobs
 	stopJobs func()     // stops the jobs running; guarded by jobsMu
@@ -127,12 +144,12 @@ func New(logger log.Logger, now func() time.Time) *Exporter {
 		now = time.Now
 	}
 	e := &Exporter{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
-	e.Update(nil, nil, Settings{})
+	e.Swap(Snapshot{})
 	return e
 }
 
 // SetShard makes the exporter watch only the configured and discovered
-// operations of shard s (see Shard); call it before the first Apply.
+// operations of shard s (see Shard); call it before the first Swap.
 func (e *Exporter) SetShard(s Shard) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -140,59 +157,44 @@ func (e *Exporter) SetShard(s Shard) {
 	e.rebuild()
 }
 
-// Update replaces the configured operations. Cached answers of operations
-// still watched are kept; the others are dropped.
-func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Settings) {
-	e.configure(&configured{targets, fetchers, s}, nil)
-}
-
-// configured is what a config says apart from its discovery jobs.
-type configured struct {
-	targets  []Target
-	fetchers map[string]Fetcher
-	settings Settings
-}
-
-// configure replaces the configured operations (c not nil) and the
-// discovery jobs (jobs not nil), with one rebuild of the state for both.
-func (e *Exporter) configure(c *configured, jobs *[]Job) {
-	if jobs != nil {
-		e.jobsMu.Lock()
-		defer e.jobsMu.Unlock()
-		// Stopped without e.mu held: a job finishing its listing takes e.mu.
-		e.stopJobs()
+// Swap makes the exporter watch what snap says, in one step, and runs its
+// discovery jobs in the background. Cached answers of operations still
+// watched (same tenant identity) are kept; the others are dropped. A
+// discovery job that stays (same tenant, scope and parents) keeps what it
+// found until its next listing, so a reload does not make discovered
+// operations blink out; its labels, retention and the rest are the new
+// job's at once.
+func (e *Exporter) Swap(snap Snapshot) {
+	s := &snap.Settings
+	if s.CacheTTL <= 0 {
+		s.CacheTTL = 30 * time.Second
 	}
+	if s.TerminalCacheTTL <= 0 {
+		s.TerminalCacheTTL = time.Hour
+	}
+	if s.FetchTimeout <= 0 {
+		s.FetchTimeout = 30 * time.Second
+	}
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	// Stopped without e.mu held: a job finishing its listing takes e.mu.
+	e.stopJobs()
 	e.mu.Lock()
-	if c != nil {
-		s := c.settings
-		if s.CacheTTL <= 0 {
-			s.CacheTTL = 30 * time.Second
-		}
-		if s.TerminalCacheTTL <= 0 {
-			s.TerminalCacheTTL = time.Hour
-		}
-		if s.FetchTimeout <= 0 {
-			s.FetchTimeout = 30 * time.Second
-		}
-		e.base, e.fetchers, e.settings = c.targets, c.fetchers, s
-	}
-	if jobs != nil {
-		e.jobs = keepFindings(e.jobs, *jobs)
-	}
+	e.snap = snap
+	e.jobs = keepFindings(e.jobs, snap.Jobs)
 	e.rebuild()
 	running := e.jobs
 	e.mu.Unlock()
-	if jobs != nil {
-		e.startJobs(running)
-	}
+	e.startJobs(running)
 }
 
-// rebuild makes the state from the configured operations and what the
-// discovery jobs found, and swaps it in. Called with e.mu held.
+// rebuild makes the state from the snapshot and what the discovery jobs
+// found, and swaps it in. Called with e.mu held.
 func (e *Exporter) rebuild() {
-	targets := e.base
+	now := e.now()
+	targets := e.snap.Targets
 	for _, j := range e.jobs {
-		targets = append(targets[:len(targets):len(targets)], j.targets()...)
+		targets = append(targets[:len(targets):len(targets)], j.targets(e.cache, e.snap.Tenants[j.Tenant].Identity, now)...)
 	}
 	names := map[string]bool{}
 	for _, t := range targets {
@@ -206,8 +208,8 @@ func (e *Exporter) rebuild() {
 	}
 	sort.Strings(static)
 
-	s := e.settings
-	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), jobs: e.jobs, shard: strconv.Itoa(e.shard.Index)}
+	s := e.snap.Settings
+	st := &state{tenants: e.snap.Tenants, settings: s, d: newDescs(static), jobs: e.jobs, shard: strconv.Itoa(e.shard.Index)}
 	keep := make(map[string]bool, len(targets))
 	pool := pairPool{}
 	counts := map[[2]string]int{}
@@ -216,7 +218,7 @@ func (e *Exporter) rebuild() {
 		if !e.shard.Owns(t.Tenant, t.Ref) {
 			continue // another replica's
 		}
-		tt := target{Target: t, key: targetKey(t.Tenant, t.Ref)}
+		tt := target{Target: t, key: targetKey(e.snap.Tenants[t.Tenant].Identity, t.Tenant, t.Ref)}
 		if keep[tt.key] {
 			continue // a configured operation wins over a discovered duplicate
 		}
@@ -263,8 +265,12 @@ func (e *Exporter) prune(st *state) {
 	e.cache.retain(st.knownKeys, e.now().Add(-2*st.settings.TerminalCacheTTL))
 }
 
-// targetKey identifies an operation across configs, discovery and /probe.
-func targetKey(tenant string, ref graph.OperationRef) string { return tenant + "\x00" + ref.Key() }
+// targetKey identifies an operation of a tenant, as the tenant's identity
+// says it is, across configs, discovery and /probe: the cache and flight
+// key.
+func targetKey(identity, tenant string, ref graph.OperationRef) string {
+	return identity + "\x00" + tenant + "\x00" + ref.Key()
+}
 
 // result is what one scrape shows of one operation.
 type result struct {
@@ -317,7 +323,7 @@ func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []res
 		mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
 	}
 	for tenant, idx := range mine {
-		go e.fetchTenant(st, st.fetchers[tenant], targets, idx)
+		go e.fetchTenant(st, st.tenants[tenant].Fetcher, targets, idx)
 	}
 	for _, w := range waits {
 		select {
@@ -351,12 +357,9 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 		t := &targets[i]
 		now := e.now()
 		e.logFetch(t, op, err)
-		// Answers of a client a reload has replaced are handed to whoever
-		// waits, but not kept: the tenant may now be another directory.
-		if e.st.Load().fetchers[t.Tenant] != f {
-			e.flying.finish(t.key, view{op: op, fetched: now, err: err})
-			return
-		}
+		// Kept under the key of the tenant's identity the fetch was made
+		// for: if a reload has made the tenant another directory since,
+		// the new state's keys differ, and nobody shows this answer.
 		en := e.cache.get(t.key, now)
 		en.record(op, err, now)
 		if t.OmitNotFound && isNotFound(err) {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/clients"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
@@ -67,6 +68,7 @@ type env struct {
 	metrics *graph.Metrics
 	clock   *clock
 	cfg     *config.Config
+	snap    Snapshot // what the exporter was given
 	logs    *syncBuffer
 }
 
@@ -125,14 +127,15 @@ func newEnvFor(t *testing.T, tn *graphtest.Tenant, global string, ops ...string)
 	logs := &syncBuffer{}
 	logger := log.NewLogfmtLogger(logs)
 	m := graph.NewMetrics()
-	clients, err := NewClients(cfg, tn.HTTPClient(), m, logger)
+	cs, err := clients.New(cfg, tn.HTTPClient(), m, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: time.Date(2023, 6, 10, 0, 0, 0, 0, time.UTC)}
 	exp := New(logger, clk.Now)
-	exp.Apply(cfg, clients)
-	return &env{t: t, tenant: tn, exp: exp, metrics: m, clock: clk, cfg: cfg, logs: logs}
+	snap := SnapshotOf(cfg, cs)
+	exp.Swap(snap)
+	return &env{t: t, tenant: tn, exp: exp, metrics: m, clock: clk, cfg: cfg, snap: snap, logs: logs}
 }
 
 // reader is the account the tests' delegated sign-ins are made with.

@@ -30,7 +30,8 @@ func discoverEnv(t *testing.T, tn *graphtest.Tenant, job Job, ops ...string) (*e
 	if job.Retention == 0 {
 		job.Retention = 24 * time.Hour
 	}
-	e.exp.Discover([]Job{job})
+	e.snap.Jobs = []Job{job}
+	e.exp.Swap(e.snap)
 	t.Cleanup(e.exp.Close)
 	j := e.exp.jobs[0]
 	deadline := time.Now().Add(5 * time.Second)
@@ -209,14 +210,13 @@ func TestDuplicateSeriesWatchedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.exp.mu.Lock()
-	fetchers, settings := e.exp.fetchers, e.exp.settings
-	e.exp.mu.Unlock()
-	settings.MaxOperations = 1 // a duplicate is no operation over the cap
-	e.exp.Update([]Target{
+	snap := e.snap
+	snap.Settings.MaxOperations = 1 // a duplicate is no operation over the cap
+	snap.Targets = []Target{
 		{Tenant: "contoso", Ref: graph.OperationRef{Scope: graph.ScopeIndustryData, ID: importID}, Source: SourceConfig},
 		{Tenant: "contoso", Ref: pasted, Source: SourceConfig},
-	}, fetchers, settings)
+	}
+	e.exp.Swap(snap)
 	e.expect(5*time.Second, good(1)+`
 # HELP msgraph_lro_operations_over_limit Operations configured or discovered but not watched because global.max_operations was reached.
 # TYPE msgraph_lro_operations_over_limit gauge
@@ -241,7 +241,8 @@ func TestDiscoverQuietAfterwards(t *testing.T) {
 	}
 	list := "/beta/identityGovernance/roleManagementAlerts/alerts"
 	job.Tenant, job.Interval, job.Retention = "contoso", time.Hour, 24*time.Hour
-	e.exp.Discover([]Job{job}) // what a reload with the same job does
+	e.snap.Jobs = []Job{job}
+	e.exp.Swap(e.snap) // what a reload with the same job does
 	time.Sleep(200 * time.Millisecond)
 	if got := tn.RequestsFor(list); got != 1 {
 		t.Errorf("the alerts were listed %d times, want 1: a kept job waits for its interval", got)

@@ -29,9 +29,9 @@ type fakeGraph struct {
 	skip    map[string]bool // refs whose answer the fetcher never gives
 	gets    map[string]int  // GetOperations asked for each ref
 	lists   int
-	hold    chan struct{}   // if not nil, GetOperations waits for it to close
-	started chan struct{}   // if not nil, receives one value per GetOperations call
-	listed  chan struct{}   // if not nil, receives one value per Discover call
+	hold    chan struct{} // if not nil, GetOperations waits for it to close
+	started chan struct{} // if not nil, receives one value per GetOperations call
+	listed  chan struct{} // if not nil, receives one value per Discover call
 }
 
 func newFake() *fakeGraph {

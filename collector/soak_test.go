@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/clients"
 	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
@@ -196,18 +197,18 @@ func TestSoakWithFaults(t *testing.T) {
 	logs := &secretScan{secret: tn.ClientSecret}
 	logger := log.NewLogfmtLogger(log.NewSyncWriter(logs))
 	apply := func(e *collector.Exporter, cfg *config.Config) {
-		clients, err := collector.NewClients(cfg, tn.HTTPClient(), metrics, logger)
+		cs, err := clients.New(cfg, tn.HTTPClient(), metrics, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
 		unbatched := *cfg
 		unbatched.Global.Batch = false
-		single, err := collector.NewClients(&unbatched, tn.HTTPClient(), metrics, logger)
+		single, err := clients.New(&unbatched, tn.HTTPClient(), metrics, logger)
 		if err != nil {
 			t.Fatal(err)
 		}
-		clients["fabrikam"] = single["fabrikam"]
-		e.Apply(cfg, clients)
+		cs["fabrikam"] = single["fabrikam"]
+		e.Swap(collector.SnapshotOf(cfg, cs))
 	}
 
 	clock := &soakClock{}
