@@ -35,14 +35,14 @@ vet:
 	$(GO) vet $(PKGS)
 
 # One package at a time, so that each says "ok" as it passes rather than
-# all waiting for the slowest (collector's soak, about 90 s).
+# all waiting for the slowest.
 unit:
 	@rc=0; for p in $$($(GO) list $(PKGS)); do \
 		echo "--- go test -race -count=1 $$p"; \
 		$(GO) test -race -count=1 $$p || rc=1; \
 	done; exit $$rc
 
-## soak: the long soak under faults (10,000 scrapes, about 7 minutes with -race on two cores; make test runs 2,000)
+## soak: the long soak under faults (10,000 scrapes, about 7 minutes with -race on two cores; make test runs its short form, 120)
 soak:
 	MSGRAPH_LRO_SOAK=long $(GO) test -race -count=1 -timeout 30m -run TestSoakWithFaults -v ./collector/
 

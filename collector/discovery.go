@@ -128,10 +128,7 @@ func (e *Exporter) Close() {
 // for a job that a reload kept, when its interval since the last listing
 // is up, so that a reload costs Graph no listing.
 func (e *Exporter) runJob(ctx context.Context, j *job) {
-	j.mu.Lock()
-	last := j.lastSuccess
-	j.mu.Unlock()
-	if wait := j.Interval - e.now().Sub(last); !last.IsZero() && wait > 0 {
+	if wait := j.firstWait(e.now()); wait > 0 {
 		select {
 		case <-ctx.Done():
 			return
@@ -148,6 +145,17 @@ func (e *Exporter) runJob(ctx context.Context, j *job) {
 		case <-t.C:
 		}
 	}
+}
+
+// firstWait is how long the job waits before its first listing: nothing
+// for a new job, the rest of its interval for one a reload kept.
+func (j *job) firstWait(now time.Time) time.Duration {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.lastSuccess.IsZero() {
+		return 0
+	}
+	return max(0, j.Interval-now.Sub(j.lastSuccess))
 }
 
 var errNoLister = errors.New("tenant has no Graph client that can list")

@@ -243,9 +243,16 @@ func TestDiscoverQuietAfterwards(t *testing.T) {
 	job.Tenant, job.Interval, job.Retention = "contoso", time.Hour, 24*time.Hour
 	e.snap.Jobs = []Job{job}
 	e.exp.Swap(e.snap) // what a reload with the same job does
-	time.Sleep(200 * time.Millisecond)
+	e.exp.mu.Lock()
+	kept := e.exp.jobs[0]
+	e.exp.mu.Unlock()
+	// 30 s after the first listing (three scrapes 10 s apart), of an
+	// hour's interval.
+	if got := kept.firstWait(e.clock.Now()); got != time.Hour-30*time.Second {
+		t.Errorf("the kept job lists again in %s, want %s: a kept job waits for the rest of its interval", got, time.Hour-30*time.Second)
+	}
 	if got := tn.RequestsFor(list); got != 1 {
-		t.Errorf("the alerts were listed %d times, want 1: a kept job waits for its interval", got)
+		t.Errorf("the alerts were listed %d times, want 1", got)
 	}
 	if got := len(watched(e)); got != 1 {
 		t.Errorf("after the reload watching %d operations, want the 1 found before", got)
