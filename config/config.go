@@ -15,7 +15,6 @@ package config
 
 import (
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
@@ -245,30 +244,6 @@ func Parse(name string, data []byte) (*Config, error) {
 // their `delegated` needs no token_cache_file.
 func ParseWithSignIns(name string, data []byte, signIns map[string]cache.ExportReplace) (*Config, error) {
 	return parse(name, data, "", signIns)
-}
-
-// LabelNames is the sorted union of the static label names of every
-// operation and discovery job.
-func (c *Config) LabelNames() []string {
-	seen := map[string]bool{}
-	names := []string{}
-	sets := make([]map[string]string, 0, len(c.Operations)+len(c.Discovery))
-	for _, o := range c.Operations {
-		sets = append(sets, o.Labels)
-	}
-	for _, d := range c.Discovery {
-		sets = append(sets, d.Labels)
-	}
-	for _, labels := range sets {
-		for k := range labels {
-			if !seen[k] {
-				seen[k] = true
-				names = append(names, k)
-			}
-		}
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Tenant returns the tenant with that name.

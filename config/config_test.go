@@ -224,7 +224,6 @@ func TestGoodConfigs(t *testing.T) {
 			equal(t, "ClientSecretFile", tn.ClientSecretFile, "secret.txt")
 			equal(t, "Line", tn.Line, 5)
 			equal(t, "operations", len(c.Operations), 0)
-			equal(t, "LabelNames", c.LabelNames(), []string{})
 			equal(t, "Warnings", c.Warnings, []string(nil))
 		},
 
@@ -258,7 +257,6 @@ func TestGoodConfigs(t *testing.T) {
 			o = c.Operations[3]
 			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeCustom, ID: "77", Path: "/beta/solutions/example/operations/77", Delegated: true})
 			equal(t, "NeedsDelegated", o.Ref.NeedsDelegated(), true)
-			equal(t, "LabelNames", c.LabelNames(), []string{"severity", "team"})
 			equal(t, "Warnings", c.Warnings, []string(nil))
 		},
 
@@ -384,7 +382,6 @@ func TestGoodConfigs(t *testing.T) {
 				equal(t, "Key", o.Ref.Key(), w.key)
 			}
 			equal(t, "Name", c.Operations[0].Name, "stale-sign-in-refresh")
-			equal(t, "LabelNames", c.LabelNames(), []string{"env", "team"})
 			tn, ok := c.Tenant("fabrikam")
 			if !ok || tn != &c.Tenants[1] {
 				t.Errorf("Tenant(fabrikam) = %p, %v; want %p, true", tn, ok, &c.Tenants[1])
@@ -438,7 +435,6 @@ func TestGoodConfigs(t *testing.T) {
 					Interval: 15 * time.Minute, Retention: 72 * time.Hour, Labels: map[string]string{"team": "sharepoint", "env": "prod"}, Line: 18},
 				{Tenant: "contoso", Scope: "roleManagementAlerts", Interval: time.Hour, Retention: 24 * time.Hour, Line: 24},
 			})
-			equal(t, "LabelNames", c.LabelNames(), []string{"env", "team"})
 		},
 		"good-anchors.yml": func(t *testing.T, c *Config) {
 			equal(t, "tenants", len(c.Tenants), 2)
