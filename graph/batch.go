@@ -62,6 +62,14 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 			jobs = append(jobs, []int{i})
 		}
 	}
+	// Without batching, the single GETs of one call log their errors as
+	// the inner answers of a $batch do: one line for the call, each
+	// operation at debug.
+	var tally *errorTally
+	if !c.batch {
+		tally = &errorTally{statuses: map[int]int{}}
+		defer tally.log(c, len(refs))
+	}
 	work := make(chan []int)
 	var wg sync.WaitGroup
 	for w := min(cap(c.sem), len(jobs)); w > 0; w-- {
@@ -69,6 +77,13 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 		go func() {
 			defer wg.Done()
 			for idx := range work {
+				if tally != nil {
+					i := idx[0]
+					op, err := c.getOperation(ctx, refs[i], true)
+					tally.add(err)
+					each(i, op, err)
+					continue
+				}
 				c.fetch(ctx, refs, idx, each, true)
 			}
 		}()
@@ -78,6 +93,48 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 	}
 	close(work)
 	wg.Wait()
+}
+
+// errorTally counts the errors Graph answered the operations of one call
+// with, by HTTP status, for one log line.
+type errorTally struct {
+	mu       sync.Mutex
+	statuses map[int]int
+	loud     bool // one was not a 404 nor throttling: warn, not info
+}
+
+func (t *errorTally) add(err error) {
+	var gerr *Error
+	if !errors.As(err, &gerr) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.statuses[gerr.StatusCode]++
+	t.loud = t.loud || !gerr.NotFound() && !gerr.Throttled()
+}
+
+func (t *errorTally) log(c *Client, operations int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.statuses) == 0 {
+		return
+	}
+	lvl := level.Info
+	if t.loud {
+		lvl = level.Warn
+	}
+	lvl(c.logger).Log("msg", "graph answered operations with errors", "operations", operations, "errors", t.summary())
+}
+
+// summary is the statuses as "3×403 17×404", the form a $batch's line has.
+func (t *errorTally) summary() string {
+	parts := make([]string, 0, len(t.statuses))
+	for st, n := range t.statuses {
+		parts = append(parts, fmt.Sprintf("%d×%d", n, st))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
 }
 
 // fetch reads refs[idx...]: one GET for one, a $batch for more.
