@@ -206,6 +206,7 @@ func tenantConfig(tn *graphtest.Tenant, secretFile, ops string) string {
     client_id: %s
     client_secret_file: %s
     authority_host: %s
+    disable_instance_discovery: true
     graph_endpoint: %s
 operations:
 %s`, tn.TenantID, tn.ClientID, secretFile, tn.AuthorityHost, tn.GraphEndpoint, ops)
@@ -343,7 +344,7 @@ func TestConfigCheck(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("--config.check bad: exit %v, want 1", err)
 	}
-	if want := "msgraph_lro_exporter: " + bad + `:9: operations[0] "x": tenant: "fabrikam" is not a configured tenant` + "\n"; string(out) != want {
+	if want := "msgraph_lro_exporter: " + bad + `:10: operations[0] "x": tenant: "fabrikam" is not a configured tenant` + "\n"; string(out) != want {
 		t.Errorf("--config.check bad said:\n%s\nwant:\n%s", out, want)
 	}
 	if tn.TokenRequests() != 0 || tn.Requests() != 0 {

@@ -179,7 +179,7 @@ func TestSecretsNeverShown(t *testing.T) {
 				cred = "client_secret: " + tn.ClientSecret
 			}
 			config := func(extra string) string {
-				return fmt.Sprintf("global: {batch: %v}\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    %s\n    authority_host: %s\n    graph_endpoint: %s\n%soperations:\n%s",
+				return fmt.Sprintf("global: {batch: %v}\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    %s\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\n%soperations:\n%s",
 					tc.batch, tn.TenantID, tn.ClientID, cred, authority, tn.GraphEndpoint, extra, lines.String())
 			}
 			// The password reset is read with a reader's sign-in.
@@ -483,6 +483,7 @@ func TestTokenStaysOnGraphHost(t *testing.T) {
     client_id: 11111111-1111-1111-1111-111111111111
     client_secret_file: %s
     authority_host: %s
+    disable_instance_discovery: true
     graph_endpoint: %s
 operations:
   - {tenant: contoso, scope: industryData, id: a}
@@ -513,7 +514,7 @@ operations:
 				// httptest's client, as a caller's HTTPClient; the binary below
 				// has the default one.
 				ts, err := graph.NewTokenSource(graph.CredentialOptions{Tenant: "t", TenantID: "00000000-0000-0000-0000-000000000000",
-					ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, GraphEndpoint: "https://graph.example",
+					ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, DisableInstanceDiscovery: true, GraphEndpoint: "https://graph.example",
 					Kind: graph.CredentialClientSecret, Secret: secret, HTTPClient: fa.Client(), Metrics: graph.NewMetrics()})
 				if err != nil {
 					t.Fatal(err)
@@ -558,7 +559,7 @@ func graphtestClient(t *testing.T, tn *graphtest.Tenant) *graph.Client {
 	t.Helper()
 	m := graph.NewMetrics()
 	ts, err := graph.NewTokenSource(graph.CredentialOptions{Tenant: "contoso", TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint, Kind: graph.CredentialClientSecret, Secret: tn.ClientSecret,
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint, Kind: graph.CredentialClientSecret, Secret: tn.ClientSecret,
 		HTTPClient: tn.HTTPClient(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -602,7 +603,7 @@ func TestTokenErrorHidesTheSecret(t *testing.T) {
 					"error_description": tc.echo(tc.secret, form)})
 			})
 			o := graph.CredentialOptions{Tenant: "t", TenantID: "00000000-0000-0000-0000-000000000000",
-				ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, GraphEndpoint: "https://graph.example",
+				ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, DisableInstanceDiscovery: true, GraphEndpoint: "https://graph.example",
 				Kind: tc.kind, HTTPClient: fa.Client()}
 			if tc.kind == graph.CredentialFederatedToken {
 				o.FederatedTokenPath = writeFile(t, t.TempDir(), "token", tc.secret, 0o600)
