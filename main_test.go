@@ -87,11 +87,18 @@ type exporter struct {
 // if it is still running.
 func start(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
+	return startBinary(t, binary(t), env, args...)
+}
+
+// startBinary is start with another build of the exporter (a benchmark's
+// baseline).
+func startBinary(t testing.TB, bin string, env []string, args ...string) *exporter {
+	t.Helper()
 	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--web.listen-address=") }) {
 		args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
 	}
 	x := &exporter{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	x.cmd = exec.Command(binary(t), args...)
+	x.cmd = exec.Command(bin, args...)
 	x.cmd.Env = append(os.Environ(), env...)
 	x.cmd.Stderr, x.cmd.Stdout = x.stderr, x.stderr
 	if err := x.cmd.Start(); err != nil {
