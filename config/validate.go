@@ -151,12 +151,16 @@ func (v *validator) validate() error {
 }
 
 // seriesID is what names an operation's series: tenant, scope, id, name
-// and static labels.
+// and static labels. A label with an empty value is no label, in
+// Prometheus and in the collector (which gives every operation every
+// label name, empty where it has none).
 func seriesID(o *Operation) string {
 	parts := []string{o.Tenant, o.Ref.Scope, o.Ref.ID, o.Name}
 	names := make([]string, 0, len(o.Labels))
-	for k := range o.Labels {
-		names = append(names, k)
+	for k, v := range o.Labels {
+		if v != "" {
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	for _, k := range names {
