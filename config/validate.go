@@ -36,6 +36,11 @@ const (
 // order errors list them.
 var credentialKeys = []string{"client_secret", "client_secret_file", "client_certificate_file", "federated_token_file", "managed_identity"}
 
+// IsReservedLabel says whether name is a label the exporter sets itself
+// on an operation's series, which static labels may not take; the
+// collector's tests check that it names every one the collector sets.
+func IsReservedLabel(name string) bool { return reservedLabels[name] }
+
 // reservedLabels are the label names the exporter itself sets.
 var reservedLabels = map[string]bool{
 	"tenant": true, "scope": true, "operation_id": true, "name": true, "status": true,
