@@ -16,7 +16,7 @@ VPKG       := github.com/prometheus/common/version
 LDFLAGS    := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
               -X $(VPKG).BuildUser=$(shell id -un 2>/dev/null)@$(shell hostname 2>/dev/null) -X $(VPKG).BuildDate=$(BUILD_DATE)
 
-.PHONY: staticcheck soak chart chart-test fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
+.PHONY: staticcheck bench-scale soak chart chart-test fuzz all build test vet fmt-check unit check-metrics rules e2e bench promu docker clean
 
 all: test build
 
@@ -41,6 +41,14 @@ unit:
 		echo "--- go test -race -count=1 $$p"; \
 		$(GO) test -race -count=1 $$p || rc=1; \
 	done; exit $$rc
+
+## bench-scale: cold and warm scrapes, their floors and peak RSS at 10,000 and 50,000 operations, through the binary (BENCH_SCALE=ops/latency,… picks the cases; BASELINE=<git rev> measures that revision's build in the same run)
+bench-scale:
+	@base=""; if [ -n "$(BASELINE)" ]; then \
+		d=$$(mktemp -d); git archive $(BASELINE) | tar -x -C $$d && (cd $$d && $(GO) build -o $$d/baseline .) || exit 1; \
+		base=$$d/baseline; echo "baseline: $(BASELINE) built as $$base"; \
+	fi; \
+	BENCH_BASELINE_BIN=$$base $(GO) test -run '^$$' -bench 'ScrapeAtScale' -benchtime=1x -count=3 -timeout 60m .
 
 ## soak: the long soak under faults (10,000 scrapes, about 7 minutes with -race on two cores; make test runs its short form, 120)
 soak:

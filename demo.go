@@ -220,7 +220,7 @@ func (d *demo) Config() (*config.Config, error) {
 	var b strings.Builder
 	secret, _ := json.Marshal(d.tenant.ClientSecret) // a YAML double-quoted string
 	fmt.Fprintf(&b, "global:\n  cache_ttl: 10s\n  terminal_cache_ttl: 1m\n")
-	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    delegated: {}\n    authority_host: %s\n    graph_endpoint: %s\n",
+	fmt.Fprintf(&b, "tenants:\n  - name: demo\n    tenant_id: %s\n    client_id: %s\n    client_secret: %s\n    delegated: {}\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\n",
 		d.tenant.TenantID, d.tenant.ClientID, secret, d.tenant.AuthorityHost, d.tenant.GraphEndpoint)
 	b.WriteString("operations:\n")
 	for _, o := range d.ops {
@@ -261,7 +261,7 @@ func demoSignIn(t *graphtest.Tenant) (*graph.MemoryTokenCache, error) {
 	defer stop()
 	_, err := graph.Login(ctx, graph.LoginOptions{
 		TenantID: t.TenantID, ClientID: t.ClientID,
-		AuthorityHost: t.AuthorityHost, GraphEndpoint: t.GraphEndpoint,
+		AuthorityHost: t.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: t.GraphEndpoint,
 		Cache: signIn, DeviceCode: true, HTTPClient: t.HTTPClient(),
 	})
 	return signIn, err

@@ -472,7 +472,7 @@ func e2eConfig(tn *graphtest.Tenant, secret, wrongSecret, delegated string, ops 
 	var b strings.Builder
 	fmt.Fprintf(&b, "%sglobal:\n  cache_ttl: 500ms\n  terminal_cache_ttl: 500ms\n  request_timeout: 2s\ntenants:\n", extra)
 	for _, tt := range []struct{ name, secret string }{{"contoso", secret}, {"fabrikam", wrongSecret}} {
-		fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
+		fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\n",
 			tt.name, tn.TenantID, tn.ClientID, tt.secret, tn.AuthorityHost, tn.GraphEndpoint)
 		if tt.name == "contoso" {
 			b.WriteString(delegated)

@@ -50,13 +50,14 @@ func login(configFile, tenant string, deviceCode bool, stdout, stderr *os.File) 
 	}
 	fmt.Fprintf(stdout, "Signing in %s for tenant %q (directory %s, app %s).\n", how, t.Name, t.TenantID, t.Delegated.ClientID)
 	res, err := graph.Login(ctx, graph.LoginOptions{
-		TenantID:      t.TenantID,
-		ClientID:      t.Delegated.ClientID,
-		AuthorityHost: t.AuthorityHost,
-		GraphEndpoint: t.GraphEndpoint,
-		CacheFile:     t.Delegated.TokenCacheFile,
-		DeviceCode:    deviceCode,
-		Out:           stdout,
+		TenantID:                 t.TenantID,
+		ClientID:                 t.Delegated.ClientID,
+		AuthorityHost:            t.AuthorityHost,
+		GraphEndpoint:            t.GraphEndpoint,
+		DisableInstanceDiscovery: t.DisableInstanceDiscovery,
+		CacheFile:                t.Delegated.TokenCacheFile,
+		DeviceCode:               deviceCode,
+		Out:                      stdout,
 	})
 	if err != nil {
 		return fail("%s", err)

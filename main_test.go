@@ -87,11 +87,18 @@ type exporter struct {
 // if it is still running.
 func start(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
+	return startBinary(t, binary(t), env, args...)
+}
+
+// startBinary is start with another build of the exporter (a benchmark's
+// baseline).
+func startBinary(t testing.TB, bin string, env []string, args ...string) *exporter {
+	t.Helper()
 	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--web.listen-address=") }) {
 		args = append([]string{"--web.listen-address=127.0.0.1:0"}, args...)
 	}
 	x := &exporter{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	x.cmd = exec.Command(binary(t), args...)
+	x.cmd = exec.Command(bin, args...)
 	x.cmd.Env = append(os.Environ(), env...)
 	x.cmd.Stderr, x.cmd.Stdout = x.stderr, x.stderr
 	if err := x.cmd.Start(); err != nil {
@@ -217,6 +224,7 @@ func tenantConfig(tn *graphtest.Tenant, secretFile, ops string) string {
     client_id: %s
     client_secret_file: %s
     authority_host: %s
+    disable_instance_discovery: true
     graph_endpoint: %s
 operations:
 %s`, tn.TenantID, tn.ClientID, secretFile, tn.AuthorityHost, tn.GraphEndpoint, ops)
@@ -339,7 +347,7 @@ func TestConfigCheck(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("--config.check bad: exit %v, want 1", err)
 	}
-	if want := "msgraph_lro_exporter: " + bad + `:9: operations[0] "x": tenant: "fabrikam" is not a configured tenant` + "\n"; string(out) != want {
+	if want := "msgraph_lro_exporter: " + bad + `:10: operations[0] "x": tenant: "fabrikam" is not a configured tenant` + "\n"; string(out) != want {
 		t.Errorf("--config.check bad said:\n%s\nwant:\n%s", out, want)
 	}
 	if tn.TokenRequests() != 0 || tn.Requests() != 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"net"
 	"net/http"
 	"os"
@@ -90,37 +89,53 @@ func (p *connectProxy) seen() string {
 
 // HTTPS_PROXY carries the exporter's requests: the token request for a
 // tenant goes to the proxy as a CONNECT to the identity platform's host.
-// The hosts need no DNS: the proxy is asked for them by name.
+// The hosts need no DNS: the proxy is asked for them by name. A host
+// outside MSAL's list of Microsoft login hosts is first checked with
+// Entra's instance discovery at login.microsoftonline.com, through the
+// proxy too; while that cannot be asked (this proxy refuses everything),
+// nothing goes to the host at all, and the log says why.
 func TestHTTPSProxy(t *testing.T) {
-	p := &connectProxy{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	for _, tc := range []struct {
+		name, extra, want string
+	}{
+		// MSAL's confidential client asks discovery twice (for its cache,
+		// then for the request) before the failure is remembered.
+		{"instance discovery first", "", "CONNECT login.microsoftonline.com:443, CONNECT login.microsoftonline.com:443"},
+		{"instance discovery disabled", "    disable_instance_discovery: true\n", "CONNECT login.proxy-test.invalid:443"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &connectProxy{}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: p, ReadHeaderTimeout: 5 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			t.Cleanup(func() { srv.Close() })
 
-	dir := t.TempDir()
-	cfg := writeFile(t, dir, "msgraph_lro.yml", `tenants:
+			dir := t.TempDir()
+			cfg := writeFile(t, dir, "msgraph_lro.yml", `tenants:
   - name: contoso
     tenant_id: 00000000-0000-0000-0000-000000000000
     client_id: 11111111-1111-1111-1111-111111111111
     client_secret_file: `+writeFile(t, dir, "secret", "s3cr3t-for-the-proxy-test", 0o600)+`
     authority_host: https://login.proxy-test.invalid
     graph_endpoint: https://graph.proxy-test.invalid
-operations:
+`+tc.extra+`operations:
   - {tenant: contoso, scope: industryData, id: x}
 `, 0o600)
-	x := start(t, []string{"HTTPS_PROXY=http://" + ln.Addr().String(), "NO_PROXY=", "no_proxy=", "https_proxy="}, "--config.file="+cfg)
-	x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "2")
-	if got := p.seen(); !strings.Contains(got, "CONNECT login.proxy-test.invalid:443") {
-		t.Errorf("the proxy saw %q; want a CONNECT to login.proxy-test.invalid:443", got)
-	}
-	sc := bufio.NewScanner(strings.NewReader(x.stderr.String()))
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "s3cr3t-for-the-proxy-test") {
-			t.Errorf("the log holds the secret: %s", sc.Text())
-		}
+			x := start(t, []string{"HTTPS_PROXY=http://" + ln.Addr().String(), "NO_PROXY=", "no_proxy=", "https_proxy="}, "--config.file="+cfg)
+			x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "2")
+			if got := p.seen(); got != tc.want {
+				t.Errorf("the proxy saw %q; want %q", got, tc.want)
+			}
+			logs := x.stderr.String()
+			if strings.Contains(logs, "s3cr3t-for-the-proxy-test") {
+				t.Errorf("the log holds the secret: %s", logs)
+			}
+			if tc.extra == "" && !strings.Contains(logs, "allow egress to login.microsoftonline.com, or, only for a private cloud you trust, set disable_instance_discovery: true") {
+				t.Errorf("the log does not say what to do:\n%s", logs)
+			}
+		})
 	}
 }

@@ -179,7 +179,7 @@ func TestSecretsNeverShown(t *testing.T) {
 				cred = "client_secret: " + tn.ClientSecret
 			}
 			config := func(extra string) string {
-				return fmt.Sprintf("global: {batch: %v}\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    %s\n    authority_host: %s\n    graph_endpoint: %s\n%soperations:\n%s",
+				return fmt.Sprintf("global: {batch: %v}\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    %s\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\n%soperations:\n%s",
 					tc.batch, tn.TenantID, tn.ClientID, cred, authority, tn.GraphEndpoint, extra, lines.String())
 			}
 			// The password reset is read with a reader's sign-in.
@@ -436,6 +436,7 @@ func TestTokenStaysOnGraphHost(t *testing.T) {
     client_id: 11111111-1111-1111-1111-111111111111
     client_secret_file: %s
     authority_host: %s
+    disable_instance_discovery: true
     graph_endpoint: %s
 operations:
   - {tenant: contoso, scope: industryData, id: a}

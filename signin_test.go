@@ -55,6 +55,7 @@ tenants:
     delegated:
       token_cache_file: contoso-cache.json
     authority_host: %s
+    disable_instance_discovery: true
     graph_endpoint: %s
 operations:
   - {tenant: contoso, scope: authenticationMethods, user: alice@contoso.com, id: 9f1c, name: alice-reset}
@@ -143,7 +144,7 @@ func TestDelegatedSignInLifecycle(t *testing.T) {
 	appOnly := strings.Replace(readFile(t, f.cfgFile), "    delegated:\n      token_cache_file: contoso-cache.json\n", "", 1)
 	appOnlyFile := writeFile(t, f.dir, "app-only.yml", appOnly, 0o644)
 	out, err := exec.Command(binary(t), "--config.check", "--config.file="+appOnlyFile).CombinedOutput()
-	want := appOnlyFile + `:12: operations[0] "9f1c": scope: Graph allows no application permission for authenticationMethods (password-reset) operations, only a delegated sign-in: tenant "contoso" has no delegated credential; add delegated: {token_cache_file: …} to the tenant and sign in once with ` + "`msgraph_lro_exporter login --tenant=contoso`"
+	want := appOnlyFile + `:13: operations[0] "9f1c": scope: Graph allows no application permission for authenticationMethods (password-reset) operations, only a delegated sign-in: tenant "contoso" has no delegated credential; add delegated: {token_cache_file: …} to the tenant and sign in once with ` + "`msgraph_lro_exporter login --tenant=contoso`"
 	if err == nil || strings.TrimSpace(string(out)) != program+": "+want {
 		t.Fatalf("--config.check of an app-only tenant with a password reset: %v\n got: %s\nwant: %s: %s", err, out, program, want)
 	}
@@ -392,7 +393,7 @@ func signedIn(t *testing.T, tn *graphtest.Tenant, dir string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := graph.Login(ctx, graph.LoginOptions{
-		TenantID: tn.TenantID, ClientID: tn.ClientID, AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint,
+		TenantID: tn.TenantID, ClientID: tn.ClientID, AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint,
 		CacheFile: path, DeviceCode: true, HTTPClient: tn.HTTPClient(),
 	}); err != nil {
 		t.Fatalf("signing %s in: %v", reader, err)

@@ -22,18 +22,20 @@ func New(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logge
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
 		co := graph.CredentialOptions{
-			Tenant:             t.Name,
-			TenantID:           t.TenantID,
-			ClientID:           t.ClientID,
-			AuthorityHost:      t.AuthorityHost,
-			GraphEndpoint:      t.GraphEndpoint,
-			Kind:               string(t.Credential),
-			Secret:             t.Secret.Reveal(),
-			CertificatePEM:     []byte(t.CertificatePEM.Reveal()),
-			FederatedTokenPath: t.FederatedTokenPath,
-			HTTPClient:         hc,
-			Metrics:            m,
-			Logger:             logger,
+			Tenant:                   t.Name,
+			TenantID:                 t.TenantID,
+			ClientID:                 t.ClientID,
+			AuthorityHost:            t.AuthorityHost,
+			GraphEndpoint:            t.GraphEndpoint,
+			Kind:                     string(t.Credential),
+			Secret:                   t.Secret.Reveal(),
+			CertificatePEM:           []byte(t.CertificatePEM.Reveal()),
+			FederatedTokenPath:       t.FederatedTokenPath,
+			SendCertificateChain:     t.SendCertificateChain,
+			DisableInstanceDiscovery: t.DisableInstanceDiscovery,
+			HTTPClient:               hc,
+			Metrics:                  m,
+			Logger:                   logger,
 		}
 		if t.ManagedIdentity != nil {
 			co.ManagedIdentityClientID = t.ManagedIdentity.ClientID
@@ -47,17 +49,18 @@ func New(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logge
 		}
 		if d := t.Delegated; d != nil {
 			dts, err = graph.NewDelegatedTokenSource(graph.DelegatedOptions{
-				Tenant:        t.Name,
-				TenantID:      t.TenantID,
-				ClientID:      d.ClientID,
-				AuthorityHost: t.AuthorityHost,
-				GraphEndpoint: t.GraphEndpoint,
-				CacheFile:     d.TokenCacheFile,
-				Cache:         d.Cache,
-				LoginCommand:  LoginCommand(cfg.File, t.Name),
-				HTTPClient:    hc,
-				Metrics:       m,
-				Logger:        logger,
+				Tenant:                   t.Name,
+				TenantID:                 t.TenantID,
+				ClientID:                 d.ClientID,
+				AuthorityHost:            t.AuthorityHost,
+				GraphEndpoint:            t.GraphEndpoint,
+				DisableInstanceDiscovery: t.DisableInstanceDiscovery,
+				CacheFile:                d.TokenCacheFile,
+				Cache:                    d.Cache,
+				LoginCommand:             LoginCommand(cfg.File, t.Name),
+				HTTPClient:               hc,
+				Metrics:                  m,
+				Logger:                   logger,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("tenant %q: %w", t.Name, err)

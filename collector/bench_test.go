@@ -45,7 +45,7 @@ func newBenchEnv(b *testing.B, n int, global string) *benchEnv {
 	if err := os.WriteFile(secret, []byte(tn.ClientSecret), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	y := fmt.Sprintf("global:\n%s\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\noperations:\n%s",
+	y := fmt.Sprintf("global:\n%s\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\noperations:\n%s",
 		global, tn.TenantID, tn.ClientID, secret, tn.AuthorityHost, tn.GraphEndpoint, ops.String())
 	cfg, err := config.Parse("bench.yml", []byte(y))
 	if err != nil {

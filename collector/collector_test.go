@@ -103,7 +103,7 @@ func newEnvFor(t *testing.T, tn *graphtest.Tenant, global string, ops ...string)
 	if global != "" {
 		b.WriteString("global:\n" + global + "\n")
 	}
-	fmt.Fprintf(&b, "tenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    graph_endpoint: %s\n",
+	fmt.Fprintf(&b, "tenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret_file: %s\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\n",
 		tn.TenantID, tn.ClientID, secret, tn.AuthorityHost, tn.GraphEndpoint)
 	// Password resets, print and eDiscovery operations need a signed-in
 	// account.
@@ -155,7 +155,7 @@ func SignInReader(t testing.TB, tn *graphtest.Tenant) *graph.MemoryTokenCache {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := graph.Login(ctx, graph.LoginOptions{
-		TenantID: tn.TenantID, ClientID: tn.ClientID, AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint,
+		TenantID: tn.TenantID, ClientID: tn.ClientID, AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint,
 		Cache: c, DeviceCode: true, HTTPClient: tn.HTTPClient(),
 	}); err != nil {
 		t.Fatalf("signing %s in: %v", reader, err)

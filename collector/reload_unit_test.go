@@ -53,7 +53,7 @@ func TestReloadToAnotherDirectoryMissesTheCache(t *testing.T) {
 	tnB.SetStatus(importPath, "succeeded")
 	cfgFor := func(tn *graphtest.Tenant, global string) *config.Config {
 		t.Helper()
-		text := fmt.Sprintf("global:\n  max_operations: %s\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret: %q\n    authority_host: %s\n    graph_endpoint: %s\noperations:\n  - {tenant: contoso, scope: industryData, id: %s}\n  - {tenant: contoso, scope: industryData, id: other}\n",
+		text := fmt.Sprintf("global:\n  max_operations: %s\ntenants:\n  - name: contoso\n    tenant_id: %s\n    client_id: %s\n    client_secret: %q\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\noperations:\n  - {tenant: contoso, scope: industryData, id: %s}\n  - {tenant: contoso, scope: industryData, id: other}\n",
 			global, tn.TenantID, tn.ClientID, tn.ClientSecret, tn.AuthorityHost, tn.GraphEndpoint, importID)
 		cfg, err := config.Parse("test.yml", []byte(text))
 		if err != nil {

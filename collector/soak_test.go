@@ -166,7 +166,7 @@ func TestSoakWithFaults(t *testing.T) {
 		fmt.Fprintf(&b, "global:\n  cache_ttl: 30s\n  terminal_cache_ttl: 1h\n  request_timeout: 3s\n  max_concurrency: 4\n  batch: true\n")
 		b.WriteString("tenants:\n")
 		for _, name := range []string{"contoso", "fabrikam"} {
-			fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %s\n    client_id: %s\n    client_secret: %q\n    authority_host: %s\n    graph_endpoint: %s\n",
+			fmt.Fprintf(&b, "  - name: %s\n    tenant_id: %s\n    client_id: %s\n    client_secret: %q\n    authority_host: %s\n    disable_instance_discovery: true\n    graph_endpoint: %s\n",
 				name, tn.TenantID, tn.ClientID, tn.ClientSecret, tn.AuthorityHost, tn.GraphEndpoint)
 			if name == "contoso" {
 				b.WriteString("    delegated: {}\n")

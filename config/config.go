@@ -108,6 +108,17 @@ type Tenant struct {
 	// GraphEndpoint is filled from the cloud by Load when empty; no trailing
 	// slash.
 	GraphEndpoint string `yaml:"graph_endpoint"`
+	// DisableInstanceDiscovery turns off authority validation: MSAL then
+	// sends the secret or assertion to authority_host without first asking
+	// Entra's instance discovery (at login.microsoftonline.com) whether it
+	// is a Microsoft cloud's login host. Only for a private cloud or a test
+	// identity platform that Entra does not know (azidentity's
+	// DisableInstanceDiscovery).
+	DisableInstanceDiscovery bool `yaml:"disable_instance_discovery"`
+	// SendCertificateChain sends client_certificate_file's chain (x5c) with
+	// each assertion, for subject name and issuer authentication
+	// (azidentity's SendCertificateChain).
+	SendCertificateChain bool `yaml:"send_certificate_chain"`
 
 	// Credential is the kind of the application's own (app-only)
 	// credential; "" when the tenant has only a delegated one.

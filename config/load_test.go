@@ -335,3 +335,31 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 		parseErr(t, yml) // checks
 	}
 }
+
+// The two keys of a tenant's authority: both off by default, the chain
+// only for a certificate, instance discovery pointless for a managed
+// identity alone.
+func TestAuthorityKeys(t *testing.T) {
+	setupTestdata(t)
+	c := parseOK(t, tenantYAML+"    client_secret_file: testdata/secret.txt\n")
+	equal(t, "DisableInstanceDiscovery", c.Tenants[0].DisableInstanceDiscovery, false)
+	equal(t, "SendCertificateChain", c.Tenants[0].SendCertificateChain, false)
+
+	c = parseOK(t, tenantYAML+"    client_secret_file: testdata/secret.txt\n    disable_instance_discovery: true\n")
+	equal(t, "DisableInstanceDiscovery", c.Tenants[0].DisableInstanceDiscovery, true)
+	equal(t, "Warnings", c.Warnings, []string(nil))
+
+	c = parseOK(t, tenantYAML+"    client_certificate_file: testdata/client.pem\n    send_certificate_chain: true\n")
+	equal(t, "SendCertificateChain", c.Tenants[0].SendCertificateChain, true)
+
+	got := parseErr(t, tenantYAML+"    client_secret_file: testdata/secret.txt\n    send_certificate_chain: true\n")
+	equal(t, "error", got, `inline.yml:6: tenants[0] "contoso": send_certificate_chain: needs client_certificate_file: the chain is that of the certificate the assertion is signed with`)
+
+	got = parseErr(t, tenantYAML+"    client_secret_file: testdata/secret.txt\n    send_certificate_chain: yes please\n")
+	equal(t, "error", got, `inline.yml:6: tenants[0]: send_certificate_chain: must be true or false, got "yes please"`)
+
+	c = parseOK(t, "tenants:\n  - name: contoso\n    managed_identity: {}\n    disable_instance_discovery: true\n")
+	equal(t, "Warnings", c.Warnings, []string{
+		`inline.yml:4: tenants[0] "contoso": disable_instance_discovery: is not used: a managed identity asks its local endpoint, not authority_host`,
+	})
+}

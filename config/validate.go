@@ -467,6 +467,13 @@ func (v *validator) tenant(i int, t *Tenant, f fields, names map[string]int) err
 		}
 		t.CertificatePEM = Secret(data)
 	}
+	if t.SendCertificateChain && t.Credential != CredentialClientCertificate {
+		return fail("send_certificate_chain", "needs client_certificate_file: the chain is that of the certificate the assertion is signed with")
+	}
+	if t.DisableInstanceDiscovery && managed && t.Delegated == nil {
+		v.warnf(line("disable_instance_discovery"), where, "disable_instance_discovery",
+			"is not used: a managed identity asks its local endpoint, not authority_host")
+	}
 	return nil
 }
 

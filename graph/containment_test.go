@@ -105,7 +105,7 @@ func graphtestClient(t *testing.T, tn *graphtest.Tenant) *graph.Client {
 	t.Helper()
 	m := graph.NewMetrics()
 	ts, err := graph.NewTokenSource(graph.CredentialOptions{Tenant: "contoso", TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint, Kind: graph.CredentialClientSecret, Secret: tn.ClientSecret,
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint, Kind: graph.CredentialClientSecret, Secret: tn.ClientSecret,
 		HTTPClient: tn.HTTPClient(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +188,7 @@ func TestRedirectsNotFollowed(t *testing.T) {
 				// httptest's client, as a caller's HTTPClient; the binary below
 				// has the default one.
 				ts, err := graph.NewTokenSource(graph.CredentialOptions{Tenant: "t", TenantID: "00000000-0000-0000-0000-000000000000",
-					ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, GraphEndpoint: "https://graph.example",
+					ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, DisableInstanceDiscovery: true, GraphEndpoint: "https://graph.example",
 					Kind: graph.CredentialClientSecret, Secret: secret, HTTPClient: fa.Client(), Metrics: graph.NewMetrics()})
 				if err != nil {
 					t.Fatal(err)
@@ -238,7 +238,7 @@ func TestTokenErrorHidesTheSecret(t *testing.T) {
 					"error_description": tc.echo(tc.secret, form)})
 			})
 			o := graph.CredentialOptions{Tenant: "t", TenantID: "00000000-0000-0000-0000-000000000000",
-				ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, GraphEndpoint: "https://graph.example",
+				ClientID: "11111111-1111-1111-1111-111111111111", AuthorityHost: fa.URL, DisableInstanceDiscovery: true, GraphEndpoint: "https://graph.example",
 				Kind: tc.kind, HTTPClient: fa.Client()}
 			if tc.kind == graph.CredentialFederatedToken {
 				o.FederatedTokenPath = filepath.Join(t.TempDir(), "token")

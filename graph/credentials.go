@@ -37,25 +37,27 @@ type CredentialOptions struct {
 	ClientID      string
 	AuthorityHost string // e.g. https://login.microsoftonline.com
 	GraphEndpoint string // e.g. https://graph.microsoft.com; the scope is GraphEndpoint + "/.default"
+	// DisableInstanceDiscovery turns off MSAL's authority validation: by
+	// default a host outside MSAL's list of Microsoft login hosts is
+	// checked with Entra's instance discovery (at login.microsoftonline.com)
+	// before any secret or assertion is sent to it. Only for a private
+	// cloud or a test whose identity platform Entra does not know.
+	DisableInstanceDiscovery bool
 
 	Kind                    string // one of the Credential* constants
 	Secret                  string
 	CertificatePEM          []byte
 	FederatedTokenPath      string
 	ManagedIdentityClientID string // empty: system-assigned
+	// SendCertificateChain sends the certificate chain (x5c) with each
+	// assertion, for subject name and issuer authentication: a certificate
+	// issued by a trusted CA, matched by its subject instead of registered.
+	SendCertificateChain bool
 
 	// HTTPClient talks to the identity platform; nil means a default one.
 	HTTPClient *http.Client
 	Metrics    *Metrics
 	Logger     log.Logger // failed token requests, once per interval
-}
-
-// knownAuthorities are the identity platform hosts MSAL knows by itself;
-// for any other (a test, a proxy) instance discovery is turned off.
-var knownAuthorities = map[string]bool{
-	"https://login.microsoftonline.com": true,
-	"https://login.microsoftonline.us":  true,
-	"https://login.chinacloudapi.cn":    true,
 }
 
 // msalSource gets tokens from one MSAL client. MSAL caches them and renews
@@ -175,8 +177,14 @@ func NewTokenSource(o CredentialOptions) (TokenSource, error) {
 
 	authority := strings.TrimSuffix(o.AuthorityHost, "/") + "/" + o.TenantID
 	opts := []confidential.Option{confidential.WithHTTPClient(hc)}
-	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(o.AuthorityHost, "/"))] {
+	if o.DisableInstanceDiscovery {
 		opts = append(opts, confidential.WithInstanceDiscovery(false))
+	}
+	if o.SendCertificateChain {
+		if o.Kind != CredentialClientCertificate {
+			return nil, errors.New("the certificate chain is sent only with a client certificate")
+		}
+		opts = append(opts, confidential.WithX5C())
 	}
 	scopes := []string{scope}
 	s.renew = func() (func(context.Context) (acquired, error), error) {
@@ -297,6 +305,9 @@ func (s *msalSource) fail(err error) error {
 		// Cut before it is scrubbed, and scrubbed before it is shortened
 		// further, which could keep part of a secret.
 		msg = firstLine(cutAndScrub(err.Error(), s.secrets))
+	}
+	if h := discoveryHint(err); h != "" {
+		msg += "; " + h
 	}
 	s.count(result)
 	d, ok := tokenRetryAfter(err, now)

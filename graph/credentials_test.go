@@ -17,7 +17,7 @@ import (
 func credOptions(tn *graphtest.Tenant, m *graph.Metrics) graph.CredentialOptions {
 	return graph.CredentialOptions{
 		Tenant: "contoso", TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint,
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint,
 		HTTPClient: tn.HTTPClient(), Metrics: m,
 	}
 }

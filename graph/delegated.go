@@ -65,6 +65,8 @@ type DelegatedOptions struct {
 	ClientID      string // the public client application
 	AuthorityHost string
 	GraphEndpoint string
+	// DisableInstanceDiscovery: as CredentialOptions'.
+	DisableInstanceDiscovery bool
 
 	// CacheFile is MSAL's token cache, written by `login` and rewritten as
 	// refresh tokens rotate.
@@ -127,7 +129,7 @@ func NewDelegatedTokenSource(o DelegatedOptions) (TokenSource, error) {
 		acc = s.file
 	}
 	s.hc = identityClient(o.HTTPClient)
-	app, err := newPublicClientWith(o.AuthorityHost, o.TenantID, o.ClientID, s.hc, acc)
+	app, err := newPublicClientWith(authority{o.AuthorityHost, o.TenantID, o.DisableInstanceDiscovery}, o.ClientID, s.hc, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -144,18 +146,24 @@ func (s *delegatedSource) CloseIdleConnections() { s.hc.CloseIdleConnections() }
 
 // newPublicClient is MSAL's public client for one tenant, with the same
 // authority, client id and cache for `login` and the exporter.
-func newPublicClient(authorityHost, tenantID, clientID string, hc *http.Client, acc cache.ExportReplace) (public.Client, error) {
-	return newPublicClientWith(authorityHost, tenantID, clientID, identityClient(hc), acc)
+func newPublicClient(a authority, clientID string, hc *http.Client, acc cache.ExportReplace) (public.Client, error) {
+	return newPublicClientWith(a, clientID, identityClient(hc), acc)
+}
+
+// authority is where a public client signs in.
+type authority struct {
+	host, tenantID string
+	noValidation   bool // DisableInstanceDiscovery
 }
 
 // newPublicClientWith is newPublicClient with the identity client made.
-func newPublicClientWith(authorityHost, tenantID, clientID string, ic *http.Client, acc cache.ExportReplace) (public.Client, error) {
+func newPublicClientWith(a authority, clientID string, ic *http.Client, acc cache.ExportReplace) (public.Client, error) {
 	opts := []public.Option{
-		public.WithAuthority(strings.TrimSuffix(authorityHost, "/") + "/" + tenantID),
+		public.WithAuthority(strings.TrimSuffix(a.host, "/") + "/" + a.tenantID),
 		public.WithHTTPClient(ic),
 		public.WithCache(acc),
 	}
-	if !knownAuthorities[strings.ToLower(strings.TrimSuffix(authorityHost, "/"))] {
+	if a.noValidation {
 		opts = append(opts, public.WithInstanceDiscovery(false))
 	}
 	app, err := public.New(clientID, opts...)
@@ -335,6 +343,14 @@ var aadCodeRE = regexp.MustCompile(`AADSTS(\d{4,7})`)
 // ResultInteractionRequired or ResultError; reason is a short text without
 // the platform's free text, which is not ours to log.
 func classifyTokenError(err error) (result, reason string) {
+	result, reason = classifyMSALError(err)
+	if h := discoveryHint(err); h != "" {
+		reason += "; " + h
+	}
+	return result, reason
+}
+
+func classifyMSALError(err error) (result, reason string) {
 	var ce msalerrors.CallErr
 	if !errors.As(err, &ce) || ce.Resp == nil {
 		var te *TokenError

@@ -32,7 +32,7 @@ func seed(tn *graphtest.Tenant) {
 func appTokens(t *testing.T, tn *graphtest.Tenant, m *graph.Metrics) graph.TokenSource {
 	t.Helper()
 	ts, err := graph.NewTokenSource(graph.CredentialOptions{Tenant: "contoso", TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint, Kind: graph.CredentialClientSecret,
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint, Kind: graph.CredentialClientSecret,
 		Secret: tn.ClientSecret, HTTPClient: tn.HTTPClient(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
@@ -49,11 +49,11 @@ func delegatedTokens(t *testing.T, tn *graphtest.Tenant, m *graph.Metrics) graph
 	defer stop()
 	c := &graph.MemoryTokenCache{}
 	if _, err := graph.Login(t.Context(), graph.LoginOptions{TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint, Cache: c, DeviceCode: true, HTTPClient: tn.HTTPClient()}); err != nil {
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint, Cache: c, DeviceCode: true, HTTPClient: tn.HTTPClient()}); err != nil {
 		t.Fatal(err)
 	}
 	ts, err := graph.NewDelegatedTokenSource(graph.DelegatedOptions{Tenant: "contoso", TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint, Cache: c, LoginCommand: "login", HTTPClient: tn.HTTPClient(), Metrics: m})
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint, Cache: c, LoginCommand: "login", HTTPClient: tn.HTTPClient(), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestLoginInBrowser(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "cache.json")
 	var out strings.Builder
 	res, err := graph.Login(t.Context(), graph.LoginOptions{TenantID: tn.TenantID, ClientID: tn.ClientID,
-		AuthorityHost: tn.AuthorityHost, GraphEndpoint: tn.GraphEndpoint, CacheFile: path,
+		AuthorityHost: tn.AuthorityHost, DisableInstanceDiscovery: true, GraphEndpoint: tn.GraphEndpoint, CacheFile: path,
 		HTTPClient: tn.HTTPClient(), OpenURL: tn.OpenURL, Out: &out})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())

@@ -21,6 +21,8 @@ type LoginOptions struct {
 	ClientID      string
 	AuthorityHost string
 	GraphEndpoint string
+	// DisableInstanceDiscovery: as CredentialOptions'.
+	DisableInstanceDiscovery bool
 	// CacheFile is written once the sign-in is complete and checked; Cache,
 	// if set, is written instead.
 	CacheFile string
@@ -60,7 +62,7 @@ func Login(ctx context.Context, o LoginOptions) (LoginResult, error) {
 	// Start from an empty cache: the file gets this one sign-in and nothing
 	// left from an earlier one.
 	mem := &MemoryTokenCache{}
-	app, err := newPublicClient(o.AuthorityHost, o.TenantID, o.ClientID, o.HTTPClient, mem)
+	app, err := newPublicClient(authority{o.AuthorityHost, o.TenantID, o.DisableInstanceDiscovery}, o.ClientID, o.HTTPClient, mem)
 	if err != nil {
 		return LoginResult{}, err
 	}

@@ -131,6 +131,20 @@ func unreachable(err error) (cause string, ok bool) {
 	return fmt.Sprintf("%s %s: %s", ue.Op, host, Truncate(inner, 300)), true
 }
 
+// discoveryHint says what to do when MSAL's authority validation stopped
+// a token request: Entra's instance discovery refused authority_host
+// (invalid_instance), or could not be reached. "" for any other error.
+func discoveryHint(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "invalid_instance"):
+		return "Entra's instance discovery does not know authority_host as a Microsoft login host, so no credential was sent to it: check authority_host; only for a private cloud or test identity platform you trust, set disable_instance_discovery: true"
+	case strings.Contains(s, "/common/discovery/instance"):
+		return "Entra's instance discovery, which checks authority_host before any credential is sent to it, could not be asked: allow egress to login.microsoftonline.com, or, only for a private cloud you trust, set disable_instance_discovery: true"
+	}
+	return ""
+}
+
 // maxIdentityAnswer caps what is read of any identity platform answer: a
 // token answer is a few kB, and MSAL reads whatever comes into memory.
 const maxIdentityAnswer = 1 << 20

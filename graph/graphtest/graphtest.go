@@ -20,6 +20,11 @@
 //     redirect URI), and refresh token (rotated on every use; RevokeSignIns
 //     and RequireInteraction refuse it). The public client is the same app
 //     registration, ClientID; its users are those added with AddUser.
+//   - WorldwideHost (login.microsoftonline.com), played by the identity
+//     platform for instance discovery only: HTTPClient dials it there, and
+//     WorldwideProxy reaches it through HTTPS_PROXY. It refuses
+//     AuthorityHost as Entra refuses a host it does not know
+//     (invalid_instance), unless KnowInstance(true).
 //   - GraphEndpoint, Graph: every request needs a bearer token this tenant
 //     issued and that has not expired by the tenant's clock. GET serves the
 //     JSON objects stored with SetOperation (honouring $select), a path
@@ -73,6 +78,7 @@
 package graphtest
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -93,6 +99,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -144,6 +151,12 @@ type Tenant struct {
 
 	tlsCert   *x509.Certificate
 	transport *http.Transport
+	idpAddr   string // the identity platform's listener, "127.0.0.1:<port>"
+
+	// WorldwideProxy's listener, started on first use.
+	proxyOnce sync.Once
+	proxyLn   net.Listener
+	proxyURL  string
 	idp       *http.Server
 	graph     *http.Server
 	dir       string
@@ -161,6 +174,11 @@ type Tenant struct {
 	// tests never need it.
 	certMu sync.Mutex
 	app    *appCert
+	// Subject name and issuer authentication: the trusted issuer and the
+	// subjects it may issue for.
+	snCA       *x509.Certificate
+	snCAKey    *ecdsa.PrivateKey
+	snSubjects map[string]bool
 
 	mu  sync.Mutex // guards everything below
 	now func() time.Time
@@ -205,6 +223,11 @@ type Tenant struct {
 	lastCRID     string
 	lastUA       string
 	unauthorized int
+
+	// instance discovery at WorldwideHost, and WorldwideProxy
+	knownInstance     bool
+	discoveryRequests int
+	proxyConnects     map[string]int
 }
 
 // NewTenant starts a tenant that t's Cleanup closes. It calls t.Fatalf if
@@ -278,8 +301,17 @@ func start(writeCAFile bool) (*Tenant, error) {
 			return nil, fmt.Errorf("writing the CA file: %w", err)
 		}
 	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	tn.transport = &http.Transport{
-		Proxy:               nil, // never send the simulated tenant's traffic to a proxy
+		Proxy: nil, // never send the simulated tenant's traffic to a proxy
+		// The worldwide login host is the identity platform too, for
+		// instance discovery (WorldwideHost).
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if strings.EqualFold(addr, WorldwideHost+":443") {
+				addr = tn.idpAddr
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
 		TLSClientConfig:     &tls.Config{RootCAs: tn.RootCAs(), MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: 64,
@@ -304,6 +336,7 @@ func start(writeCAFile bool) (*Tenant, error) {
 		_ = os.RemoveAll(tn.dir)
 		return nil, fmt.Errorf("starting Graph: %w", err)
 	}
+	tn.idpAddr = strings.TrimPrefix(idpURL, "https://")
 	tn.AuthorityHost, tn.authorityHost = idpURL, idpURL
 	tn.GraphEndpoint, tn.graphEndpoint = graphURL, graphURL
 	tn.ManagedIdentityEndpoint = idpURL + "/msi/token"
@@ -355,6 +388,9 @@ func (t *Tenant) Close() {
 		close(t.closed)
 		_ = t.idp.Close()
 		_ = t.graph.Close()
+		if t.proxyLn != nil {
+			_ = t.proxyLn.Close()
+		}
 		t.inflight.Wait()
 		t.transport.CloseIdleConnections()
 		_ = os.RemoveAll(t.dir)
@@ -434,7 +470,7 @@ func newServerCert() (tls.Certificate, []byte, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
+		DNSNames:              []string{"localhost", WorldwideHost},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -2,6 +2,8 @@ package graphtest
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -93,6 +95,136 @@ func (t *Tenant) appCertificate(create bool) (*appCert, error) {
 	p = append(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...)
 	t.app = &appCert{pem: p, pub: &key.PublicKey, thumbprint: sha256.Sum256(der)}
 	return t.app, nil
+}
+
+// SubjectNameCertificatePEM returns a new certificate for subject (its
+// common name), issued by a certificate authority the tenant trusts, then
+// that authority's certificate, then the certificate's RSA private key
+// (PKCS #8), PEM-encoded. This is subject name and issuer authentication:
+// the app registration trusts the subject (trustedCertificateSubjects), so
+// an assertion signed with any such certificate is accepted without it
+// being registered, as long as the assertion carries the chain in its x5c
+// header (MSAL's WithX5C); without x5c the key is "not found". Each call
+// issues a new certificate, as a renewal does, and all are accepted.
+func (t *Tenant) SubjectNameCertificatePEM(subject string) []byte {
+	p, err := t.subjectNameCertificate(subject)
+	if err != nil {
+		panic(fmt.Sprintf("graphtest: issuing a subject name certificate: %v", err))
+	}
+	return p
+}
+
+func (t *Tenant) subjectNameCertificate(subject string) ([]byte, error) {
+	t.certMu.Lock()
+	defer t.certMu.Unlock()
+	now := time.Now()
+	if t.snCA == nil {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber:          randSerial(),
+			Subject:               pkix.Name{Organization: []string{"graphtest"}, CommonName: "graphtest trusted issuing CA"},
+			NotBefore:             now.Add(-time.Hour),
+			NotAfter:              now.AddDate(5, 0, 0),
+			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+			BasicConstraintsValid: true,
+			IsCA:                  true,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			return nil, err
+		}
+		if t.snCA, err = x509.ParseCertificate(der); err != nil {
+			return nil, err
+		}
+		t.snCAKey, t.snSubjects = key, map[string]bool{}
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randSerial(),
+		Subject:      pkix.Name{CommonName: subject},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, t.snCA, &key.PublicKey, t.snCAKey)
+	if err != nil {
+		return nil, err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	t.snSubjects[subject] = true
+	p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	p = append(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: t.snCA.Raw})...)
+	return append(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})...), nil
+}
+
+// DistrustSubject removes subject from the subjects the app registration
+// trusts: its certificates are refused from then on, chain or not.
+func (t *Tenant) DistrustSubject(subject string) {
+	t.certMu.Lock()
+	delete(t.snSubjects, subject)
+	t.certMu.Unlock()
+}
+
+// subjectNameKey is the public key of an assertion's x5c chain when the
+// chain is one subject name and issuer authentication accepts: its first
+// certificate is the one x5t#S256 names (when given), has a trusted
+// subject, and chains to the trusted issuer. Otherwise nil.
+func (t *Tenant) subjectNameKey(x5c []string, x5t []byte) *rsa.PublicKey {
+	if len(x5c) == 0 {
+		return nil
+	}
+	t.certMu.Lock()
+	ca, subjects := t.snCA, t.snSubjects
+	t.certMu.Unlock()
+	if ca == nil {
+		return nil
+	}
+	var chain []*x509.Certificate
+	for _, c := range x5c {
+		der, err := base64.StdEncoding.DecodeString(c)
+		if err != nil {
+			return nil
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil
+		}
+		chain = append(chain, cert)
+	}
+	leaf := chain[0]
+	if x5t != nil {
+		sum := sha256.Sum256(leaf.Raw)
+		if subtle.ConstantTimeCompare(sum[:], x5t) != 1 {
+			return nil
+		}
+	}
+	t.certMu.Lock()
+	trusted := subjects[leaf.Subject.CommonName]
+	t.certMu.Unlock()
+	if !trusted {
+		return nil
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(ca)
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil
+	}
+	pub, _ := leaf.PublicKey.(*rsa.PublicKey)
+	return pub
 }
 
 // FederatedToken returns the federated assertion the token endpoint
@@ -215,6 +347,10 @@ func (t *Tenant) TokensIssued() int {
 func (t *Tenant) serveIdentity(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.Header().Set("Pragma", "no-cache")
+	if h, _, _ := strings.Cut(r.Host, ":"); strings.EqualFold(h, WorldwideHost) {
+		t.serveWorldwide(w, r)
+		return
+	}
 	if r.URL.Path == "/msi/token" {
 		t.serveManagedIdentity(w, r)
 		return
@@ -542,8 +678,9 @@ func (t *Tenant) checkAssertion(assertion, tokenEndpoint string) (status int, co
 	}
 	enc := base64.RawURLEncoding
 	var header struct {
-		Alg     string `json:"alg"`
-		X5tS256 string `json:"x5t#S256"`
+		Alg     string   `json:"alg"`
+		X5tS256 string   `json:"x5t#S256"`
+		X5c     []string `json:"x5c"`
 	}
 	var claims struct {
 		Aud audience    `json:"aud"`
@@ -565,18 +702,24 @@ func (t *Tenant) checkAssertion(assertion, tokenEndpoint string) (status int, co
 		// assertion: the identity platform takes it for a federated one.
 		return bad(700213, "No matching federated identity record found for presented assertion.")
 	}
-	app, _ := t.appCertificate(false)
-	if app == nil {
-		return bad(700027, "Client assertion failed signature validation. [Reason - The key was not found.]")
-	}
+	// The key is the registered certificate's, which x5t#S256 (when given)
+	// names; else, for subject name and issuer authentication, the x5c
+	// chain's.
+	var x5t []byte
 	if header.X5tS256 != "" {
-		tp, err := base64.StdEncoding.DecodeString(header.X5tS256)
+		x5t, err = base64.StdEncoding.DecodeString(header.X5tS256)
 		if err != nil {
-			tp, err = enc.DecodeString(header.X5tS256)
+			x5t, err = enc.DecodeString(header.X5tS256)
 		}
-		if err != nil || subtle.ConstantTimeCompare(tp, app.thumbprint[:]) != 1 {
+		if err != nil {
 			return bad(700027, "Client assertion failed signature validation. [Reason - The key was not found.]")
 		}
+	}
+	var pub *rsa.PublicKey
+	if app, _ := t.appCertificate(false); app != nil && (x5t == nil || subtle.ConstantTimeCompare(x5t, app.thumbprint[:]) == 1) {
+		pub = app.pub
+	} else if pub = t.subjectNameKey(header.X5c, x5t); pub == nil {
+		return bad(700027, "Client assertion failed signature validation. [Reason - The key was not found.]")
 	}
 	sig, err := enc.DecodeString(parts[2])
 	if err != nil {
@@ -585,9 +728,9 @@ func (t *Tenant) checkAssertion(assertion, tokenEndpoint string) (status int, co
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	switch header.Alg {
 	case "PS256":
-		err = rsa.VerifyPSS(app.pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
+		err = rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto})
 	case "RS256":
-		err = rsa.VerifyPKCS1v15(app.pub, crypto.SHA256, digest[:], sig)
+		err = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig)
 	default:
 		return bad(5002738, fmt.Sprintf("Invalid JWT token. '%s' is not a supported signature algorithm.", header.Alg))
 	}

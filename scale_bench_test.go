@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
+)
+
+// BenchmarkScrapeAtScale runs the exporter binary against the simulated
+// tenant with N operations and a Graph latency, and reports, for README's
+// Performance table:
+//
+//   - cold_s: the first scrape, every operation fetched ($batch of 20,
+//     max_concurrency 4), beside limit_s = ⌈N/20⌉ / 4 × latency, the Graph
+//     window no exporter can beat;
+//   - warm_ms: the median of 5 scrapes answered from the cache, beside
+//     floor_ms, the median of 5 GETs of the same bytes served from a
+//     pre-built buffer over loopback HTTP;
+//   - peak_rss_MiB: the exporter's peak resident set (VmHWM), no GOMEMLIMIT.
+//
+// BENCH_SCALE picks the cases (operations/latency, comma-separated; default
+// 10000/50ms,10000/5ms,50000/5ms). BENCH_BASELINE_BIN names another build
+// of the exporter (make bench-scale BASELINE=<rev> builds one) measured in
+// the same run, its figures prefixed base_.
+func BenchmarkScrapeAtScale(b *testing.B) {
+	cases := os.Getenv("BENCH_SCALE")
+	if cases == "" {
+		cases = "10000/50ms,10000/5ms,50000/5ms"
+	}
+	for _, c := range strings.Split(cases, ",") {
+		ns, ls, _ := strings.Cut(strings.TrimSpace(c), "/")
+		n, err := strconv.Atoi(ns)
+		if err != nil {
+			b.Fatalf("BENCH_SCALE %q: %v", c, err)
+		}
+		lat, err := time.ParseDuration(ls)
+		if err != nil {
+			b.Fatalf("BENCH_SCALE %q: %v", c, err)
+		}
+		b.Run(fmt.Sprintf("ops=%d/latency=%s", n, lat), func(b *testing.B) {
+			tn, cfg := scaleTenant(b, n, lat)
+			limit := math.Ceil(float64(n)/20) / 4 * lat.Seconds()
+			for i := 0; i < b.N; i++ {
+				m := measureScale(b, binary(b), tn, cfg, n)
+				report(b, "", m, limit)
+				if base := os.Getenv("BENCH_BASELINE_BIN"); base != "" {
+					report(b, "base_", measureScale(b, base, tn, cfg, n), limit)
+				}
+			}
+		})
+	}
+}
+
+type scaleFigures struct {
+	cold, warm, floor time.Duration
+	peakMiB           float64
+}
+
+func report(b *testing.B, prefix string, m scaleFigures, limit float64) {
+	b.ReportMetric(m.cold.Seconds(), prefix+"cold_s")
+	b.ReportMetric(m.cold.Seconds()/limit, prefix+"cold/limit")
+	b.ReportMetric(float64(m.warm.Microseconds())/1000, prefix+"warm_ms")
+	b.ReportMetric(float64(m.floor.Microseconds())/1000, prefix+"floor_ms")
+	b.ReportMetric(m.peakMiB, prefix+"peak_rss_MiB")
+	if prefix == "" {
+		b.ReportMetric(limit, "limit_s")
+	}
+}
+
+// scaleTenant is a simulated tenant holding n industry-data operations
+// that answers each Graph request after lat, and a config watching them.
+func scaleTenant(b *testing.B, n int, lat time.Duration) (*graphtest.Tenant, string) {
+	tn := graphtest.NewTenant(b)
+	var ops strings.Builder
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("%08d-18c9-47a1-0fb1-08dad8e7a876", i)
+		tn.SetOperation(graph.OperationRef{Scope: graph.ScopeIndustryData, ID: id}.URLPath(), map[string]any{
+			"id": id, "status": "running", "statusDetail": "", "resourceLocation": "",
+			"createdDateTime": "2023-06-09T22:50:41.5414467Z", "lastActionDateTime": "2023-06-09T22:52:09.0296021Z"})
+		fmt.Fprintf(&ops, "  - {tenant: contoso, scope: industryData, id: %s, name: import-%d, labels: {team: t%d}}\n", id, i, i%10)
+	}
+	tn.SetLatency(lat)
+	dir := b.TempDir()
+	secret := writeFile(b, dir, "secret", tn.ClientSecret, 0o600)
+	cfg := writeFile(b, dir, "msgraph_lro.yml", fmt.Sprintf("global:\n  cache_ttl: 1h\n  max_operations: %d\n", n)+
+		tenantConfig(tn, secret, ops.String()), 0o644)
+	return tn, cfg
+}
+
+// measureScale runs one fresh exporter of bin and measures it.
+func measureScale(b *testing.B, bin string, tn *graphtest.Tenant, cfg string, n int) scaleFigures {
+	b.StopTimer()
+	defer b.StartTimer()
+	x := startBinary(b, bin, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
+	var m scaleFigures
+	scrape := func(phase string) (time.Duration, string) {
+		t0 := time.Now()
+		code, body := x.get(b, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "300")
+		d := time.Since(t0)
+		if up := strings.Count(body, "\nmsgraph_lro_up{"); code != 200 || up != n || strings.Contains(body, "} 0\nmsgraph_lro_up") {
+			b.Fatalf("%s scrape of %s: %d, %d of %d operations", phase, bin, code, up, n)
+		}
+		return d, body
+	}
+	m.cold, _ = scrape("cold")
+	var warm []time.Duration
+	var body string
+	for range 5 {
+		d, s := scrape("warm")
+		warm, body = append(warm, d), s
+	}
+	m.warm = median(warm)
+	_, m.peakMiB = procMiB(b, x.cmd.Process.Pid)
+	m.floor = floor(b, []byte(body))
+	return m
+}
+
+// floor serves body from a pre-built buffer over loopback HTTP, as
+// /metrics would with no work at all, and times the median of 5 GETs.
+func floor(b *testing.B, body []byte) time.Duration {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	var ds []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ds = append(ds, time.Since(t0))
+	}
+	return median(ds)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
