@@ -299,7 +299,7 @@ type reloader struct {
 	cfg     *config.Config
 	clients map[string]*graph.Client // cfg's
 	load    func() (*config.Config, error)
-	exp     *collector.Exporter
+	exp     *collector.Watcher
 	hc      *http.Client
 	metrics *graph.Metrics
 	logger  log.Logger
@@ -308,7 +308,7 @@ type reloader struct {
 	success, successTime prometheus.Gauge
 }
 
-func newReloader(load func() (*config.Config, error), exp *collector.Exporter, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
+func newReloader(load func() (*config.Config, error), exp *collector.Watcher, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
 	return &reloader{
 		load: load, exp: exp, hc: hc, metrics: m, logger: logger, now: time.Now,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -64,7 +64,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t       *testing.T
 	tenant  *graphtest.Tenant
-	exp     *Exporter
+	exp     *Watcher
 	metrics *graph.Metrics
 	clock   *clock
 	cfg     *config.Config

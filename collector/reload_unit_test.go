@@ -62,7 +62,7 @@ func TestReloadToAnotherDirectoryMissesTheCache(t *testing.T) {
 		return cfg
 	}
 	var (
-		e        *Exporter
+		e        *Watcher
 		oldKey   string
 		reloaded = make(chan struct{})
 	)
