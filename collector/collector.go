@@ -167,6 +167,8 @@ func (e *Watcher) SetShard(s Shard) {
 // operations blink out; its labels, retention and the rest are the new
 // job's at once.
 func (e *Watcher) Swap(snap Snapshot) {
+	// Stand-ins for a Snapshot that sets no limits (the unit tests'): main
+	// always passes the config's, whose defaults config sets.
 	s := &snap.Settings
 	if s.CacheTTL <= 0 {
 		s.CacheTTL = 30 * time.Second
