@@ -288,59 +288,52 @@ type result struct {
 // fetched per tenant in one call, which batches them.
 func (e *Watcher) fetch(ctx context.Context, st *state, targets []target) []result {
 	now := e.now()
+	ttl, terminalTTL := st.settings.CacheTTL, st.settings.TerminalCacheTTL
 	res := make([]result, len(targets))
-	type pending struct {
-		i int
-		c *call
-	}
-	var (
-		due  []int
-		keys []string
-	)
+	var due []int // neither fresh nor held off: to fetch, or to wait for
 	for i := range targets {
 		t := &targets[i]
 		v := e.cache.get(t.key, now).view()
 		res[i].view = v
 		switch {
-		case v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL):
+		case v.fresh(now, ttl, terminalTTL):
 			res[i].up = true
 		case now.Before(v.notBefore):
 			// Graph asked us to wait: show the last answer, marked not up.
 		default:
-			due, keys = append(due, i), append(keys, t.key)
+			due = append(due, i)
 		}
 	}
-	calls, owned := e.flying.join(keys)
-	waits := make([]pending, len(due))
+	flights := e.flying.join(targets, due)
 	mine := map[string][]int{} // tenant → targets this scrape fetches
-	for k, i := range due {
-		waits[k] = pending{i, calls[k]}
-		if !owned[k] {
+	for _, f := range flights {
+		if !f.owner {
 			continue
 		}
 		// Another scrape's fetch may have finished since the view above
 		// was taken: then there is nothing to ask Graph.
-		if v := e.cache.get(keys[k], now).view(); v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL) {
-			e.flying.finish(keys[k], v)
+		t := &targets[f.i]
+		if v := e.cache.get(t.key, now).view(); v.fresh(now, ttl, terminalTTL) {
+			e.flying.finish(t.key, v)
 			continue
 		}
-		mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
+		mine[t.Tenant] = append(mine[t.Tenant], f.i)
 	}
 	for tenant, idx := range mine {
 		go e.fetchTenant(st, st.tenants[tenant].Fetcher, targets, idx)
 	}
-	for _, w := range waits {
+	for _, f := range flights {
 		select {
-		case <-w.c.done:
+		case <-f.c.done:
 		default:
 			select {
-			case <-w.c.done:
+			case <-f.c.done:
 			case <-ctx.Done():
 				continue // missed the deadline: last answer, not up
 			}
 		}
-		res[w.i].view = w.c.v
-		res[w.i].up = w.c.v.err == nil
+		r := &res[f.i]
+		r.view, r.up = f.c.v, f.c.v.err == nil
 	}
 	return res
 }

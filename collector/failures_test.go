@@ -208,7 +208,7 @@ func TestTokenFailure(t *testing.T) {
 	}
 	e.tenant.FailTokens(0, 0)
 	e.expectHelpless(5*time.Second, upOnly(0), opMetrics...) // still remembered: the back-off is at least half a second
-	time.Sleep(time.Second)                          // and at most a second, the first time
+	time.Sleep(time.Second)                                  // and at most a second, the first time
 	e.expectHelpless(5*time.Second, good(1), opMetrics...)
 	if got := e.tenant.TokenRequests(); got != 2 {
 		t.Errorf("identity platform got %d token requests, want 2: the failed one, and one after its back-off", got)

@@ -15,26 +15,37 @@ type flights struct {
 	m  map[string]*call
 }
 
-// join returns, for each key, the fetch in flight, or a new one the caller
-// owns and must finish. All keys are joined under one lock, so that of two
-// scrapes arriving together one owns every fetch and the other waits,
-// rather than each owning half and sending twice the batches.
-func (f *flights) join(keys []string) (calls []*call, owned []bool) {
+// flight is one target's part in a fetch: the call to wait on, and
+// whether this scrape owns it (and must see that it finishes).
+type flight struct {
+	i     int // the target's index
+	c     *call
+	owner bool
+}
+
+// join returns, for each of the due targets, the fetch of its key in
+// flight, or a new one the caller owns and must finish. All keys are
+// joined under one lock, so that of two scrapes arriving together one owns
+// every fetch and the other waits, rather than each owning half and
+// sending twice the batches.
+func (f *flights) join(targets []target, due []int) []flight {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
 		f.m = map[string]*call{}
 	}
-	calls, owned = make([]*call, len(keys)), make([]bool, len(keys))
-	for i, k := range keys {
-		if c, ok := f.m[k]; ok {
-			calls[i] = c
+	out := make([]flight, len(due))
+	for k, i := range due {
+		out[k].i = i
+		key := targets[i].key
+		if c, ok := f.m[key]; ok {
+			out[k].c = c
 			continue
 		}
-		calls[i] = &call{done: make(chan struct{})}
-		f.m[k], owned[i] = calls[i], true
+		out[k].c = &call{done: make(chan struct{})}
+		f.m[key], out[k].owner = out[k].c, true
 	}
-	return calls, owned
+	return out
 }
 
 // finish hands v to everyone waiting for key.
