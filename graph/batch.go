@@ -179,6 +179,19 @@ func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each
 	}
 }
 
+// retryWait is the retry rule of a $batch, for its inner answers and for
+// the batch as a whole alike: a 429, a 424 or a 5xx is worth another try,
+// after its Retry-After, else after defaultInnerRetry.
+func retryWait(gerr *Error) (time.Duration, bool) {
+	if s := gerr.StatusCode; s != http.StatusTooManyRequests && s != http.StatusFailedDependency && s < 500 {
+		return 0, false
+	}
+	if gerr.HasRetryAfter {
+		return gerr.RetryAfter, true
+	}
+	return defaultInnerRetry, true
+}
+
 // failure is an inner answer worth another try.
 type failure struct {
 	i    int
@@ -251,10 +264,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		// retried after the longest wait, not turned into 20 GETs (which
 		// would multiply the load on a Graph already failing).
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
-		w := defaultInnerRetry
-		if gerr.HasRetryAfter {
-			w = gerr.RetryAfter
-		}
+		w, _ := retryWait(gerr)
 		for _, it := range kept {
 			failed = append(failed, failure{sent[it.ID], w, gerr})
 		}
@@ -335,11 +345,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
 		statuses[r.Status]++
 		loud = loud || !gerr.NotFound() && !gerr.Throttled()
-		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusFailedDependency || r.Status >= 500 {
-			w := defaultInnerRetry
-			if gerr.HasRetryAfter {
-				w = gerr.RetryAfter
-			}
+		if w, ok := retryWait(gerr); ok {
 			failed = append(failed, failure{i, w, gerr})
 			continue
 		}
