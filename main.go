@@ -184,16 +184,16 @@ type serverOptions struct {
 	now func() time.Time
 }
 
-// server is the exporter's routes and what they serve, before the first
-// configuration load.
-type server struct {
+// exporterServer is the exporter's routes and what they serve, before the
+// first configuration load.
+type exporterServer struct {
 	mux      *http.ServeMux
 	reloader *reloader
 	closers  []func()
 }
 
 // Close stops the discovery jobs and the demo tenant.
-func (s *server) Close() {
+func (s *exporterServer) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
@@ -201,12 +201,12 @@ func (s *server) Close() {
 
 // newServer builds the exporter and its routes; it loads no configuration
 // (the caller's first reload does). Its errors are logged.
-func newServer(o serverOptions) (*server, error) {
+func newServer(o serverOptions) (*exporterServer, error) {
 	logger := o.logger
 	metrics := graph.NewMetrics()
 	exp := collector.New(logger, o.now)
 	exp.SetShard(o.shard)
-	sv := &server{}
+	sv := &exporterServer{}
 	var (
 		hc   *http.Client
 		load = func() (*config.Config, error) { return config.Load(o.configFile) }
