@@ -23,10 +23,12 @@ func TestIdentity(t *testing.T) {
 		t.Error("a rotated secret changed the identity")
 	}
 	for name, change := range map[string]func(*config.Tenant){
-		"tenant_id":      func(t *config.Tenant) { t.TenantID = "22222222-2222-2222-2222-222222222222" },
-		"client_id":      func(t *config.Tenant) { t.ClientID = "33333333-3333-3333-3333-333333333333" },
-		"credential":     func(t *config.Tenant) { t.Credential = config.CredentialManagedIdentity },
-		"delegated":      func(t *config.Tenant) { t.Delegated = &config.Delegated{ClientID: "44444444-4444-4444-4444-444444444444"} },
+		"tenant_id":  func(t *config.Tenant) { t.TenantID = "22222222-2222-2222-2222-222222222222" },
+		"client_id":  func(t *config.Tenant) { t.ClientID = "33333333-3333-3333-3333-333333333333" },
+		"credential": func(t *config.Tenant) { t.Credential = config.CredentialManagedIdentity },
+		"delegated": func(t *config.Tenant) {
+			t.Delegated = &config.Delegated{ClientID: "44444444-4444-4444-4444-444444444444"}
+		},
 		"authority_host": func(t *config.Tenant) { t.AuthorityHost = "https://login.microsoftonline.us" },
 		"graph_endpoint": func(t *config.Tenant) { t.GraphEndpoint = "https://graph.microsoft.us" },
 	} {
