@@ -44,24 +44,24 @@ type demo struct {
 	wg     sync.WaitGroup
 	ops    []demoOp
 	start  time.Time
+	now    func() time.Time // the clock that moves the operations
 }
 
 func graphTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
 
 // startDemo starts the simulated tenant and the clock that moves its
-// operations.
-func startDemo(logger log.Logger) (*demo, error) {
+// operations; now is that clock (time.Now but in the golden file's test).
+func startDemo(logger log.Logger, now func() time.Time) (*demo, error) {
 	t, err := graphtest.StartInMemory()
 	if err != nil {
 		return nil, err
 	}
-	d := &demo{tenant: t, start: time.Now()}
+	d := &demo{tenant: t, start: now(), now: now}
 	if d.signIn, err = demoSignIn(t); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("signing the demo's reader account in: %w", err)
 	}
-	now := d.start
-	ago := func(dur time.Duration) string { return graphTime(now.Add(-dur)) }
+	ago := func(dur time.Duration) string { return graphTime(d.start.Add(-dur)) }
 	const alertPrefix = "refresh:DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_"
 	site := "contoso.sharepoint.com,2c712a2f-f0a6-4b1b-8b25-7a1f6b0f1c4e,8b4a3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
 	rmaPath := func(id string) string {
@@ -154,7 +154,7 @@ func startDemo(logger log.Logger) (*demo, error) {
 			t.SetOperation(o.path, o.fields)
 		}
 	}
-	d.step(now)
+	d.step(d.start)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	d.wg.Add(1)
@@ -166,8 +166,8 @@ func startDemo(logger log.Logger) (*demo, error) {
 			select {
 			case <-ctx.Done():
 				return
-			case now := <-tick.C:
-				d.step(now)
+			case <-tick.C:
+				d.step(d.now())
 			}
 		}
 	}()

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/clients"
 	"github.com/msgraph-lro/msgraph_lro_exporter/collector"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
@@ -80,9 +81,9 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	if *configCheck {
 		cfg, err := config.Load(*configFile)
-		var clients map[string]*graph.Client
+		var cs map[string]*graph.Client
 		if err == nil {
-			clients, err = collector.NewClients(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
+			cs, err = clients.New(cfg, nil, graph.NewMetrics(), log.NewNopLogger())
 		}
 		if f := *webFlags.WebConfigFile; err == nil && f != "" {
 			if err = web.Validate(f); err != nil {
@@ -96,7 +97,7 @@ func run(args []string, stdout, stderr *os.File) int {
 		for _, w := range cfg.Warnings {
 			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
-		problems := collector.SignInProblems(clients)
+		problems := clients.SignInProblems(cs)
 		for _, tenant := range sortedKeys(problems) {
 			fmt.Fprintf(stderr, "warning: tenant %q: %s\n", tenant, problems[tenant])
 		}
@@ -109,76 +110,31 @@ func run(args []string, stdout, stderr *os.File) int {
 
 	level.Info(logger).Log("msg", "starting "+program, "version", version.Info(), "build_context", version.BuildContext())
 
-	metrics := graph.NewMetrics()
-	exp := collector.New(logger, time.Now)
-	exp.SetShard(shard)
-	var (
-		hc   *http.Client
-		load = func() (*config.Config, error) { return config.Load(*configFile) }
-	)
-	if *demo {
-		d, err := startDemo(logger)
-		if err != nil {
-			level.Error(logger).Log("msg", "cannot start the demo tenant", "err", err)
-			return 1
-		}
-		defer d.Close()
-		hc = d.HTTPClient()
-		load = d.Config
+	sv, err := newServer(serverOptions{
+		configFile: *configFile, telemetryPath: *telemetryPath, demo: *demo, lifecycle: *lifecycle,
+		shard: shard, logger: logger, now: time.Now,
+	})
+	if err != nil {
+		return 1
 	}
+	defer sv.Close()
+	reloader := sv.reloader
 
 	// Before the first load: a SIGHUP during start-up must not kill us.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	defer signal.Stop(sigs)
 
-	defer exp.Close() // discovery jobs
-	reloader := newReloader(load, exp, hc, metrics, logger)
 	if err := reloader.reload(); err != nil {
 		level.Error(logger).Log("msg", "cannot load configuration", "file", *configFile, "err", err)
 		return 1
-	}
-
-	static := prometheus.NewRegistry()
-	static.MustRegister(
-		metrics,
-		reloader,
-		versioncollector.NewCollector(program),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-
-	mux := http.NewServeMux()
-	mux.Handle(*telemetryPath, exp.Handler(static, logger))
-	mux.Handle("/probe", exp.ProbeHandler(logger))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready.") })
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
-			return
-		}
-		// A reload reads every secret file and may replace clients: not for anyone who reaches the port.
-		if !*lifecycle {
-			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
-			return
-		}
-		if err := reloader.reload(); err != nil {
-			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "Reloaded.")
-	})
-	if *telemetryPath != "/" {
-		mux.Handle("/", landingPage(reloader.current, *telemetryPath, *demo, shard))
 	}
 
 	// A scrape or a reload sends no body: ReadTimeout bounds a slow
 	// client; IdleTimeout closes keep-alive connections nobody uses, which
 	// anyone who can connect could otherwise pin, one goroutine each. No
 	// WriteTimeout: a scrape may take up to its own timeout.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: sv.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: *idleTimeout, MaxHeaderBytes: 64 << 10}
 	// Reloads run apart from the signal loop, so that SIGTERM is read
 	// whatever a reload is doing; SIGHUPs that come during one are folded
@@ -217,6 +173,97 @@ func run(args []string, stdout, stderr *os.File) int {
 	return 0
 }
 
+// serverOptions are what newServer needs of the command line.
+type serverOptions struct {
+	configFile, telemetryPath string
+	demo, lifecycle           bool
+	shard                     collector.Shard
+	logger                    log.Logger
+	// now is the clock of the exporter, the demo tenant and the reload
+	// gauges: time.Now, but for the golden file's test.
+	now func() time.Time
+}
+
+// exporterServer is the exporter's routes and what they serve, before the
+// first configuration load.
+type exporterServer struct {
+	mux      *http.ServeMux
+	reloader *reloader
+	closers  []func()
+}
+
+// Close stops the discovery jobs and the demo tenant.
+func (s *exporterServer) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+// newServer builds the exporter and its routes; it loads no configuration
+// (the caller's first reload does). Its errors are logged.
+func newServer(o serverOptions) (*exporterServer, error) {
+	logger := o.logger
+	metrics := graph.NewMetrics()
+	exp := collector.New(logger, o.now)
+	exp.SetShard(o.shard)
+	sv := &exporterServer{}
+	var (
+		hc   *http.Client
+		load = func() (*config.Config, error) { return config.Load(o.configFile) }
+	)
+	if o.demo {
+		d, err := startDemo(logger, o.now)
+		if err != nil {
+			level.Error(logger).Log("msg", "cannot start the demo tenant", "err", err)
+			return nil, err
+		}
+		sv.closers = append(sv.closers, d.Close)
+		hc = d.HTTPClient()
+		load = d.Config
+	}
+	sv.closers = append(sv.closers, exp.Close) // discovery jobs
+	reloader := newReloader(load, exp, hc, metrics, logger)
+	reloader.now = o.now
+	sv.reloader = reloader
+
+	static := prometheus.NewRegistry()
+	static.MustRegister(
+		metrics,
+		reloader,
+		versioncollector.NewCollector(program),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	mux := http.NewServeMux()
+	mux.Handle(o.telemetryPath, exp.Handler(static, logger))
+	mux.Handle("/probe", exp.ProbeHandler(logger))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy.") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready.") })
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "This endpoint requires a POST request.", http.StatusMethodNotAllowed)
+			return
+		}
+		// A reload reads every secret file and may replace clients: not for anyone who reaches the port.
+		if !o.lifecycle {
+			http.Error(w, "Lifecycle API is not enabled: start the exporter with --web.enable-lifecycle, or send it SIGHUP.", http.StatusForbidden)
+			return
+		}
+		if err := reloader.reload(); err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded.")
+	})
+	if o.telemetryPath != "/" {
+		mux.Handle("/", landingPage(reloader.current, o.telemetryPath, o.demo, o.shard))
+	}
+	sv.mux = mux
+	return sv, nil
+}
+
 // newLoggers makes the project's go-kit logger and, for exporter-toolkit,
 // a slog.Logger that writes through it.
 func newLoggers(w *os.File, lvl, format string) (log.Logger, *slog.Logger) {
@@ -252,17 +299,18 @@ type reloader struct {
 	cfg     *config.Config
 	clients map[string]*graph.Client // cfg's
 	load    func() (*config.Config, error)
-	exp     *collector.Exporter
+	exp     *collector.Watcher
 	hc      *http.Client
 	metrics *graph.Metrics
 	logger  log.Logger
+	now     func() time.Time
 
 	success, successTime prometheus.Gauge
 }
 
-func newReloader(load func() (*config.Config, error), exp *collector.Exporter, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
+func newReloader(load func() (*config.Config, error), exp *collector.Watcher, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
 	return &reloader{
-		load: load, exp: exp, hc: hc, metrics: m, logger: logger,
+		load: load, exp: exp, hc: hc, metrics: m, logger: logger, now: time.Now,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "msgraph_lro_config_last_reload_successful",
 			Help: "1 if the latest configuration load succeeded, 0 if it was refused (the previous configuration stays in use).",
@@ -287,7 +335,7 @@ func (r *reloader) reload() error {
 	}
 	r.loaded = true
 	r.success.Set(1)
-	r.successTime.SetToCurrentTime()
+	r.successTime.Set(float64(r.now().UnixNano()) / 1e9) // as SetToCurrentTime, on r's clock
 	return nil
 }
 
@@ -299,7 +347,7 @@ func (r *reloader) apply() error {
 	// Tenants whose credentials, endpoints and client settings did not
 	// change keep their client, with MSAL's token cache: a reload costs no
 	// token. The idle connections of the clients replaced are closed.
-	clients, replaced, err := collector.ReuseClients(cfg, r.cfg, r.clients, r.hc, r.metrics, r.logger)
+	cs, replaced, err := clients.Reuse(cfg, r.cfg, r.clients, r.hc, r.metrics, r.logger)
 	if err != nil {
 		return err
 	}
@@ -311,13 +359,13 @@ func (r *reloader) apply() error {
 	for _, w := range cfg.Warnings {
 		level.Warn(r.logger).Log("msg", "configuration", "warning", w)
 	}
-	problems := collector.SignInProblems(clients)
+	problems := clients.SignInProblems(cs)
 	for _, tenant := range sortedKeys(problems) {
 		level.Error(r.logger).Log("msg", "delegated sign-in unusable; this tenant's password-reset operations show up 0 until it is fixed, everything else is served", "tenant", tenant, "err", problems[tenant])
 	}
-	r.exp.Apply(cfg, clients)
-	r.metrics.SetCredentialExpiry(clients)
-	r.cfg, r.clients = cfg, clients
+	r.exp.Swap(snapshotOf(cfg, cs))
+	r.metrics.SetCredentialExpiry(cs)
+	r.cfg, r.clients = cfg, cs
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
 	return nil
 }

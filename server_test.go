@@ -64,6 +64,7 @@ func TestFIFOSecretRefusedAndSIGTERMDuringReloads(t *testing.T) {
 // 100 idle keep-alive connections are closed by the exporter after
 // --web.idle-timeout, and their goroutines go with them.
 func TestIdleConnectionsClosed(t *testing.T) {
+	t.Parallel() // a process of its own that mostly waits
 	x := start(t, nil, "--demo", "--web.idle-timeout=1s")
 	host := strings.TrimPrefix(x.url, "http://")
 	goroutines := func() float64 {

@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/msgraph-lro/msgraph_lro_exporter/clients"
 	"github.com/msgraph-lro/msgraph_lro_exporter/config"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
@@ -50,27 +51,27 @@ func newBenchEnv(b *testing.B, n int, global string) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	clients, err := NewClients(cfg, tn.HTTPClient(), graph.NewMetrics(), log.NewNopLogger())
+	cs, err := clients.New(cfg, tn.HTTPClient(), graph.NewMetrics(), log.NewNopLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
 	// The token is not part of a scrape's cost: fetch it first.
 	p := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "00000000-18c9-47a1-0fb1-08dad8e7a876"}
-	if _, err := clients["contoso"].GetOperation(context.Background(), p); err != nil {
+	if _, err := cs["contoso"].GetOperation(context.Background(), p); err != nil {
 		b.Fatal(err)
 	}
-	return &benchEnv{tenant: tn, cfg: cfg, clients: clients}
+	return &benchEnv{tenant: tn, cfg: cfg, clients: cs}
 }
 
-func (be *benchEnv) exporter() *Exporter {
+func (be *benchEnv) exporter() *Watcher {
 	e := New(log.NewNopLogger(), nil)
-	e.Apply(be.cfg, be.clients)
+	e.Swap(SnapshotOf(be.cfg, be.clients))
 	return e
 }
 
 // benchScrape gathers and encodes everything, as /metrics does; it fails the
 // benchmark if an operation is not up.
-func benchScrape(b *testing.B, e *Exporter, wantUp int) {
+func benchScrape(b *testing.B, e *Watcher, wantUp int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	reg := prometheus.NewRegistry()

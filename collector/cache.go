@@ -3,7 +3,6 @@ package collector
 import (
 	"errors"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -154,60 +153,13 @@ func (c *cache) bound(keep map[string]bool, extra int) {
 	}
 }
 
-// dropTenant forgets every answer of one tenant.
-func (c *cache) dropTenant(tenant string) {
+// peek returns the entry's view without making one or marking it used.
+func (c *cache) peek(key string) view {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.entries {
-		if strings.HasPrefix(k, tenant+"\x00") {
-			delete(c.entries, k)
-		}
+	e := c.entries[key]
+	c.mu.Unlock()
+	if e == nil {
+		return view{}
 	}
-}
-
-// call is one fetch of one operation in flight; done closes when v is set.
-type call struct {
-	done chan struct{}
-	v    view
-}
-
-// flights makes concurrent scrapes share one fetch per operation: the
-// first to ask owns the fetch, the others wait for its answer.
-type flights struct {
-	mu sync.Mutex
-	m  map[string]*call
-}
-
-// join returns, for each key, the fetch in flight, or a new one the caller
-// owns and must finish. All keys are joined under one lock, so that of two
-// scrapes arriving together one owns every fetch and the other waits,
-// rather than each owning half and sending twice the batches.
-func (f *flights) join(keys []string) (calls []*call, owned []bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.m == nil {
-		f.m = map[string]*call{}
-	}
-	calls, owned = make([]*call, len(keys)), make([]bool, len(keys))
-	for i, k := range keys {
-		if c, ok := f.m[k]; ok {
-			calls[i] = c
-			continue
-		}
-		calls[i] = &call{done: make(chan struct{})}
-		f.m[k], owned[i] = calls[i], true
-	}
-	return calls, owned
-}
-
-// finish hands v to everyone waiting for key.
-func (f *flights) finish(key string, v view) {
-	f.mu.Lock()
-	c := f.m[key]
-	delete(f.m, key)
-	f.mu.Unlock()
-	if c != nil {
-		c.v = v
-		close(c.done)
-	}
+	return e.view()
 }

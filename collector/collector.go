@@ -75,10 +75,30 @@ type target struct {
 	labels *labelSet
 }
 
-// state is everything one config says, built once and swapped whole.
+// Tenant is one tenant of a Snapshot.
+type Tenant struct {
+	Fetcher Fetcher
+	// Identity is what makes the tenant the one it is: its directory, app,
+	// credential and endpoints (never a secret). It is part of every cache
+	// and flight key, so that a reload that makes a tenant another
+	// directory simply misses the cache.
+	Identity string
+}
+
+// Snapshot is everything one config says the exporter watches, and how.
+// Swap takes it whole; nothing in it changes afterwards.
+type Snapshot struct {
+	Targets  []Target // configured operations
+	Tenants  map[string]Tenant
+	Settings Settings
+	Jobs     []Job // discovery jobs
+}
+
+// state is a Snapshot made ready for scrapes, together with what the
+// discovery jobs found: built once, swapped whole.
 type state struct {
 	targets   []target
-	fetchers  map[string]Fetcher
+	tenants   map[string]Tenant
 	settings  Settings
 	d         descs
 	counts    []opCount
@@ -93,23 +113,22 @@ type opCount struct {
 	n              int
 }
 
-// Exporter watches operations. It is safe for concurrent scrapes; Update
-// may run at any time (a config reload).
-type Exporter struct {
+// Watcher watches operations: it is the one owner of the watched state, the
+// cache and the shared fetches; Collector gives one scrape's
+// prometheus.Collector.
+// It is safe for concurrent scrapes; Swap may run at any time (a config
+// reload).
+type Watcher struct {
 	st     atomic.Pointer[state]
 	cache  *cache
 	flying flights
 	now    func() time.Time
 	logger log.Logger
 
-	mu       sync.Mutex // serialises rebuilds and guards the fields below
-	base     []Target   // configured operations
-	fetchers map[string]Fetcher
-	settings Settings
-	jobs     []*job // discovery jobs running
-	// tenantIDs is each tenant's identity as the last Apply saw it.
-	tenantIDs map[string]string
-	shard     Shard // the part of the operations this replica watches
+	mu    sync.Mutex // serialises rebuilds and guards the fields below
+	snap  Snapshot   // the one swapped in last, defaults applied
+	jobs  []*job     // discovery jobs running
+	shard Shard      // the part of the operations this replica watches
 
 	jobsMu   sync.Mutex // serialises starting and stopping the jobs
 	stopJobs func()     // stops the jobs running; guarded by jobsMu
@@ -117,82 +136,69 @@ type Exporter struct {
 	lastSweep atomic.Int64 // of probed operations' cache entries, Unix ns
 }
 
-// New returns an Exporter with nothing to watch yet. now is the clock
+// New returns a Watcher with nothing to watch yet. now is the clock
 // (time.Now in production).
-func New(logger log.Logger, now func() time.Time) *Exporter {
+func New(logger log.Logger, now func() time.Time) *Watcher {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	e := &Exporter{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
-	e.Update(nil, nil, Settings{})
+	e := &Watcher{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
+	e.Swap(Snapshot{})
 	return e
 }
 
 // SetShard makes the exporter watch only the configured and discovered
-// operations of shard s (see Shard); call it before the first Apply.
-func (e *Exporter) SetShard(s Shard) {
+// operations of shard s (see Shard); call it before the first Swap.
+func (e *Watcher) SetShard(s Shard) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.shard = s
 	e.rebuild()
 }
 
-// Update replaces the configured operations. Cached answers of operations
-// still watched are kept; the others are dropped.
-func (e *Exporter) Update(targets []Target, fetchers map[string]Fetcher, s Settings) {
-	e.configure(&configured{targets, fetchers, s}, nil)
-}
-
-// configured is what a config says apart from its discovery jobs.
-type configured struct {
-	targets  []Target
-	fetchers map[string]Fetcher
-	settings Settings
-}
-
-// configure replaces the configured operations (c not nil) and the
-// discovery jobs (jobs not nil), with one rebuild of the state for both.
-func (e *Exporter) configure(c *configured, jobs *[]Job) {
-	if jobs != nil {
-		e.jobsMu.Lock()
-		defer e.jobsMu.Unlock()
-		// Stopped without e.mu held: a job finishing its listing takes e.mu.
-		e.stopJobs()
+// Swap makes the exporter watch what snap says, in one step, and runs its
+// discovery jobs in the background. Cached answers of operations still
+// watched (same tenant identity) are kept; the others are dropped. A
+// discovery job that stays (same tenant, scope and parents) keeps what it
+// found until its next listing, so a reload does not make discovered
+// operations blink out; its labels, retention and the rest are the new
+// job's at once.
+func (e *Watcher) Swap(snap Snapshot) {
+	// Stand-ins for a Snapshot that sets no limits (the unit tests'): main
+	// always passes the config's, whose defaults config sets.
+	s := &snap.Settings
+	if s.CacheTTL <= 0 {
+		s.CacheTTL = 30 * time.Second
 	}
+	if s.TerminalCacheTTL <= 0 {
+		s.TerminalCacheTTL = time.Hour
+	}
+	if s.FetchTimeout <= 0 {
+		s.FetchTimeout = 30 * time.Second
+	}
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	// Stopped without e.mu held: a job finishing its listing takes e.mu.
+	e.stopJobs()
 	e.mu.Lock()
-	if c != nil {
-		s := c.settings
-		if s.CacheTTL <= 0 {
-			s.CacheTTL = 30 * time.Second
-		}
-		if s.TerminalCacheTTL <= 0 {
-			s.TerminalCacheTTL = time.Hour
-		}
-		if s.FetchTimeout <= 0 {
-			s.FetchTimeout = 30 * time.Second
-		}
-		e.base, e.fetchers, e.settings = c.targets, c.fetchers, s
-	}
-	if jobs != nil {
-		e.jobs = keepFindings(e.jobs, *jobs)
-	}
+	e.snap = snap
+	e.jobs = keepFindings(e.jobs, snap.Jobs)
 	e.rebuild()
 	running := e.jobs
 	e.mu.Unlock()
-	if jobs != nil {
-		e.startJobs(running)
-	}
+	e.startJobs(running)
 }
 
-// rebuild makes the state from the configured operations and what the
-// discovery jobs found, and swaps it in. Called with e.mu held.
-func (e *Exporter) rebuild() {
-	targets := e.base
+// rebuild makes the state from the snapshot and what the discovery jobs
+// found, and swaps it in. Called with e.mu held.
+func (e *Watcher) rebuild() {
+	now := e.now()
+	targets := e.snap.Targets
 	for _, j := range e.jobs {
-		targets = append(targets[:len(targets):len(targets)], j.targets()...)
+		targets = append(targets[:len(targets):len(targets)], j.targets(e.cache, e.snap.Tenants[j.Tenant].Identity, now)...)
 	}
 	names := map[string]bool{}
 	for _, t := range targets {
@@ -206,8 +212,8 @@ func (e *Exporter) rebuild() {
 	}
 	sort.Strings(static)
 
-	s := e.settings
-	st := &state{fetchers: e.fetchers, settings: s, d: newDescs(static), jobs: e.jobs, shard: strconv.Itoa(e.shard.Index)}
+	s := e.snap.Settings
+	st := &state{tenants: e.snap.Tenants, settings: s, d: newDescs(static), jobs: e.jobs, shard: strconv.Itoa(e.shard.Index)}
 	keep := make(map[string]bool, len(targets))
 	pool := pairPool{}
 	counts := map[[2]string]int{}
@@ -216,7 +222,7 @@ func (e *Exporter) rebuild() {
 		if !e.shard.Owns(t.Tenant, t.Ref) {
 			continue // another replica's
 		}
-		tt := target{Target: t, key: targetKey(t.Tenant, t.Ref)}
+		tt := target{Target: t, key: targetKey(e.snap.Tenants[t.Tenant].Identity, t.Tenant, t.Ref)}
 		if keep[tt.key] {
 			continue // a configured operation wins over a discovered duplicate
 		}
@@ -259,12 +265,16 @@ func (e *Exporter) rebuild() {
 
 // prune drops the cache entries of operations not watched in st and not
 // asked for (by /probe) for twice the terminal TTL.
-func (e *Exporter) prune(st *state) {
+func (e *Watcher) prune(st *state) {
 	e.cache.retain(st.knownKeys, e.now().Add(-2*st.settings.TerminalCacheTTL))
 }
 
-// targetKey identifies an operation across configs, discovery and /probe.
-func targetKey(tenant string, ref graph.OperationRef) string { return tenant + "\x00" + ref.Key() }
+// targetKey identifies an operation of a tenant, as the tenant's identity
+// says it is, across configs, discovery and /probe: the cache and flight
+// key.
+func targetKey(identity, tenant string, ref graph.OperationRef) string {
+	return identity + "\x00" + tenant + "\x00" + ref.Key()
+}
 
 // result is what one scrape shows of one operation.
 type result struct {
@@ -276,61 +286,54 @@ type result struct {
 // new ones where Graph answered before ctx ended. Operations another scrape
 // is already fetching are waited for, not fetched again; the rest are
 // fetched per tenant in one call, which batches them.
-func (e *Exporter) fetch(ctx context.Context, st *state, targets []target) []result {
+func (e *Watcher) fetch(ctx context.Context, st *state, targets []target) []result {
 	now := e.now()
+	ttl, terminalTTL := st.settings.CacheTTL, st.settings.TerminalCacheTTL
 	res := make([]result, len(targets))
-	type pending struct {
-		i int
-		c *call
-	}
-	var (
-		due  []int
-		keys []string
-	)
+	var due []int // neither fresh nor held off: to fetch, or to wait for
 	for i := range targets {
 		t := &targets[i]
 		v := e.cache.get(t.key, now).view()
 		res[i].view = v
 		switch {
-		case v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL):
+		case v.fresh(now, ttl, terminalTTL):
 			res[i].up = true
 		case now.Before(v.notBefore):
 			// Graph asked us to wait: show the last answer, marked not up.
 		default:
-			due, keys = append(due, i), append(keys, t.key)
+			due = append(due, i)
 		}
 	}
-	calls, owned := e.flying.join(keys)
-	waits := make([]pending, len(due))
+	flights := e.flying.join(targets, due)
 	mine := map[string][]int{} // tenant → targets this scrape fetches
-	for k, i := range due {
-		waits[k] = pending{i, calls[k]}
-		if !owned[k] {
+	for _, f := range flights {
+		if !f.owner {
 			continue
 		}
 		// Another scrape's fetch may have finished since the view above
 		// was taken: then there is nothing to ask Graph.
-		if v := e.cache.get(keys[k], now).view(); v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL) {
-			e.flying.finish(keys[k], v)
+		t := &targets[f.i]
+		if v := e.cache.get(t.key, now).view(); v.fresh(now, ttl, terminalTTL) {
+			e.flying.finish(t.key, v)
 			continue
 		}
-		mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
+		mine[t.Tenant] = append(mine[t.Tenant], f.i)
 	}
 	for tenant, idx := range mine {
-		go e.fetchTenant(st, st.fetchers[tenant], targets, idx)
+		go e.fetchTenant(st, st.tenants[tenant].Fetcher, targets, idx)
 	}
-	for _, w := range waits {
+	for _, f := range flights {
 		select {
-		case <-w.c.done:
+		case <-f.c.done:
 		default:
 			select {
-			case <-w.c.done:
+			case <-f.c.done:
 			case <-ctx.Done():
 				continue // missed the deadline: last answer, not up
 			}
 		}
-		res[w.i].view = w.c.v
-		res[w.i].up = w.c.v.err == nil
+		r := &res[f.i]
+		r.view, r.up = f.c.v, f.c.v.err == nil
 	}
 	return res
 }
@@ -340,7 +343,7 @@ var errNoTenant = errors.New("tenant has no Graph client")
 // fetchTenant asks Graph for some operations of one tenant and records each
 // answer. It runs on its own deadline, not the scrape's: other scrapes may
 // be waiting for the same answers, and a late answer is cached for the next.
-func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int) {
+func (e *Watcher) fetchTenant(st *state, f Fetcher, targets []target, idx []int) {
 	// A safety net, not a budget: each step inside has its own timeout, and
 	// a large cold start (thousands of operations) must be able to finish,
 	// so the bound grows with the batches to send.
@@ -351,12 +354,9 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 		t := &targets[i]
 		now := e.now()
 		e.logFetch(t, op, err)
-		// Answers of a client a reload has replaced are handed to whoever
-		// waits, but not kept: the tenant may now be another directory.
-		if e.st.Load().fetchers[t.Tenant] != f {
-			e.flying.finish(t.key, view{op: op, fetched: now, err: err})
-			return
-		}
+		// Kept under the key of the tenant's identity the fetch was made
+		// for: if a reload has made the tenant another directory since,
+		// the new state's keys differ, and nobody shows this answer.
 		en := e.cache.get(t.key, now)
 		en.record(op, err, now)
 		if t.OmitNotFound && isNotFound(err) {
@@ -376,10 +376,39 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 	for k, i := range idx {
 		refs[k] = targets[i].Ref
 	}
-	f.GetOperations(ctx, refs, func(k int, op *graph.Operation, err error) { done(idx[k], op, err) })
+	// Every flight ends: an answer the fetcher gave twice counts once, one
+	// it gave after returning is dropped, and one it never gave ends with
+	// errNoAnswer, so that no later scrape waits for it.
+	var mu sync.Mutex
+	answered := make([]bool, len(idx))
+	open := true
+	defer func() {
+		mu.Lock()
+		open = false
+		mu.Unlock()
+		for k, i := range idx {
+			if !answered[k] {
+				done(i, nil, errNoAnswer)
+			}
+		}
+	}()
+	f.GetOperations(ctx, refs, func(k int, op *graph.Operation, err error) {
+		mu.Lock()
+		first := open && k >= 0 && k < len(idx) && !answered[k]
+		if first {
+			answered[k] = true
+		}
+		mu.Unlock()
+		if first {
+			done(idx[k], op, err)
+		}
+	})
 }
 
-func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
+// errNoAnswer ends the fetch of an operation its fetcher gave no answer for.
+var errNoAnswer = errors.New("the Graph client gave no answer for this operation")
+
+func (e *Watcher) logFetch(t *target, op *graph.Operation, err error) {
 	if err != nil {
 		lvl := level.Warn
 		if graph.Logged(err) {
@@ -401,12 +430,12 @@ func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
 
 // Collector returns a prometheus.Collector for one scrape: whatever Graph
 // has not answered when ctx ends is reported with msgraph_lro_up 0.
-func (e *Exporter) Collector(ctx context.Context) prometheus.Collector {
+func (e *Watcher) Collector(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
 }
 
 type scrape struct {
-	e   *Exporter
+	e   *Watcher
 	ctx context.Context
 }
 
@@ -433,17 +462,17 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 }
 
 // emit sends one operation's series.
-func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
+func (e *Watcher) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
 	if t.OmitNotFound && isNotFound(r.err) {
 		return
 	}
-	buf := make([]sample, 0, maxSamples) // one allocation for all of them
+	// Appended, usually in one allocation: a sample already sent keeps
+	// its place in the array it was sent from when append moves on.
+	buf := make([]sample, 0, usualSamples)
 	ls := t.labels
 	add := func(desc *prometheus.Desc, labels []*dto.LabelPair, v float64) {
-		buf = buf[:len(buf)+1]
-		s := &buf[len(buf)-1]
-		s.desc, s.labels, s.value = desc, labels, v
-		ch <- s
+		buf = append(buf, sample{desc: desc, labels: labels, value: v})
+		ch <- &buf[len(buf)-1]
 	}
 	add(d.up, ls.base, boolFloat(r.up))
 	op := r.op

@@ -39,19 +39,35 @@ func (j Job) of() graph.OperationRef {
 	return graph.OperationRef{Scope: j.Scope, Site: j.Site, List: j.List, Case: j.Case}
 }
 
-// job is a running discovery job and what it found.
+// job is a running discovery job and what its latest listing found, as
+// refs: labels, retention and the not-found rule are read from the job
+// (the current config's) whenever the watched set is built.
 type job struct {
 	Job
 	mu          sync.Mutex
-	found       []Target
+	found       []graph.OperationRef
+	watched     int // of found, kept after retention when last built
 	lastSuccess time.Time
 	errors      float64
 }
 
-func (j *job) targets() []Target {
+// targets are the operations the job watches now: what it found, less the
+// final ones whose last action (as the cache of identity's tenant knows
+// it) is older than the retention.
+func (j *job) targets(c *cache, identity string, now time.Time) []Target {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.found
+	out := make([]Target, 0, len(j.found))
+	for _, ref := range j.found {
+		op := c.peek(targetKey(identity, j.Tenant, ref)).op
+		if op != nil && graph.Terminal(op.Status) && !op.LastActionDateTime.IsZero() && now.Sub(op.LastActionDateTime) > j.Retention {
+			continue
+		}
+		out = append(out, Target{Tenant: j.Tenant, Ref: ref, Labels: j.Labels, Source: SourceDiscovery,
+			OmitNotFound: j.Scope == graph.ScopeRoleManagementAlerts})
+	}
+	j.watched = len(out)
+	return out
 }
 
 func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
@@ -59,19 +75,15 @@ func (j *job) collect(ch chan<- prometheus.Metric, d *descs) {
 	defer j.mu.Unlock()
 	lv := []string{j.Tenant, j.Scope, j.Site, j.List, j.Case}
 	ch <- prometheus.MustNewConstMetric(d.discoveryErrors, prometheus.CounterValue, j.errors, lv...)
-	ch <- prometheus.MustNewConstMetric(d.discovered, prometheus.GaugeValue, float64(len(j.found)), lv...)
+	ch <- prometheus.MustNewConstMetric(d.discovered, prometheus.GaugeValue, float64(j.watched), lv...)
 	if !j.lastSuccess.IsZero() {
 		ch <- prometheus.MustNewConstMetric(d.discoverySuccess, prometheus.GaugeValue, unixSeconds(j.lastSuccess), lv...)
 	}
 }
 
-// Discover replaces the running discovery jobs. A job that stays (same
-// tenant, scope and parents) keeps what it found until its next listing, so a
-// config reload does not make discovered operations blink out.
-func (e *Exporter) Discover(jobs []Job) { e.configure(nil, &jobs) }
-
 // keepFindings makes the jobs to run, each carrying over what the job of
-// the same tenant, scope and parents found before.
+// the same tenant, scope and parents found before: the refs, not the old
+// job's labels or retention.
 func keepFindings(old []*job, jobs []Job) []*job {
 	prev := make(map[[5]string]*job, len(old))
 	for _, j := range old {
@@ -91,7 +103,7 @@ func keepFindings(old []*job, jobs []Job) []*job {
 }
 
 // startJobs runs the jobs until the next stopJobs. Called with jobsMu held.
-func (e *Exporter) startJobs(running []*job) {
+func (e *Watcher) startJobs(running []*job) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, j := range running {
@@ -105,7 +117,7 @@ func (e *Exporter) startJobs(running []*job) {
 }
 
 // Close stops the discovery jobs.
-func (e *Exporter) Close() {
+func (e *Watcher) Close() {
 	e.jobsMu.Lock()
 	defer e.jobsMu.Unlock()
 	e.stopJobs()
@@ -115,11 +127,8 @@ func (e *Exporter) Close() {
 // runJob lists every Interval until ctx ends: at once for a new job, and
 // for a job that a reload kept, when its interval since the last listing
 // is up, so that a reload costs Graph no listing.
-func (e *Exporter) runJob(ctx context.Context, j *job) {
-	j.mu.Lock()
-	last := j.lastSuccess
-	j.mu.Unlock()
-	if wait := j.Interval - e.now().Sub(last); !last.IsZero() && wait > 0 {
+func (e *Watcher) runJob(ctx context.Context, j *job) {
+	if wait := j.firstWait(e.now()); wait > 0 {
 		select {
 		case <-ctx.Done():
 			return
@@ -138,18 +147,30 @@ func (e *Exporter) runJob(ctx context.Context, j *job) {
 	}
 }
 
+// firstWait is how long the job waits before its first listing: nothing
+// for a new job, the rest of its interval for one a reload kept.
+func (j *job) firstWait(now time.Time) time.Duration {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.lastSuccess.IsZero() {
+		return 0
+	}
+	return max(0, j.Interval-now.Sub(j.lastSuccess))
+}
+
 var errNoLister = errors.New("tenant has no Graph client that can list")
 
 // discoverOnce lists the job's collection once and, if that worked, makes
 // what it found the watched set of the job.
-func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
+func (e *Watcher) discoverOnce(ctx context.Context, j *job) {
 	timeout := min(j.Interval, 2*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	e.mu.Lock()
-	f := e.fetchers[j.Tenant]
+	tenant := e.snap.Tenants[j.Tenant]
+	shard := e.shard
 	e.mu.Unlock()
-	l, _ := f.(Lister)
+	l, _ := tenant.Fetcher.(Lister)
 	var (
 		found []graph.Discovered
 		err   = errNoLister
@@ -168,44 +189,28 @@ func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
 		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "err", err)
 		return
 	}
-	e.mu.Lock()
-	current := e.fetchers[j.Tenant] == f
-	e.mu.Unlock()
-	if !current {
-		return // a reload replaced the client: its job will list again
-	}
-	e.mu.Lock()
-	shard := e.shard
-	e.mu.Unlock()
-	targets := make([]Target, 0, len(found))
+	refs := make([]graph.OperationRef, 0, len(found))
 	for _, d := range found {
 		if !shard.Owns(j.Tenant, d.Ref) {
 			continue // every replica lists; each keeps its own share
 		}
-		key := targetKey(j.Tenant, d.Ref)
-		op := d.Op
-		if op != nil {
+		if d.Op != nil {
 			// The list carried the operation: as good as a GET, so the
 			// next scrape need not ask again.
-			e.cache.get(key, now).record(op, nil, now)
-		} else {
-			op = e.cache.get(key, now).view().op
+			e.cache.get(targetKey(tenant.Identity, j.Tenant, d.Ref), now).record(d.Op, nil, now)
 		}
-		if op != nil && graph.Terminal(op.Status) && !op.LastActionDateTime.IsZero() && now.Sub(op.LastActionDateTime) > j.Retention {
-			continue
-		}
-		targets = append(targets, Target{Tenant: j.Tenant, Ref: d.Ref, Labels: j.Labels, Source: SourceDiscovery,
-			OmitNotFound: j.Scope == graph.ScopeRoleManagementAlerts})
+		refs = append(refs, d.Ref)
 	}
 	j.mu.Lock()
-	j.found = targets
+	j.found = refs
 	j.mu.Unlock()
-	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "found", len(found), "watched", len(targets))
 	e.mu.Lock()
 	e.rebuild()
 	e.mu.Unlock()
-	// Success once what it found is watched.
 	j.mu.Lock()
+	watchedN := j.watched
+	// Success once what it found is watched.
 	j.lastSuccess = now
 	j.mu.Unlock()
+	level.Debug(e.logger).Log("msg", "discovery listed its collection", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "found", len(found), "watched", watchedN)
 }

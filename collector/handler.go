@@ -40,7 +40,7 @@ func ScrapeTimeout(r *http.Request) time.Duration {
 // Handler serves /metrics: the exporter's operations, collected under the
 // scrape's deadline, together with whatever static holds (Graph and token
 // counters, build info, Go runtime).
-func (e *Exporter) Handler(static prometheus.Gatherer, logger log.Logger) http.Handler {
+func (e *Watcher) Handler(static prometheus.Gatherer, logger log.Logger) http.Handler {
 	errLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		serveScrape(w, r, errLog, e.Collector, static)

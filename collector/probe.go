@@ -30,7 +30,7 @@ var (
 
 // probeTarget reads and checks a /probe query. Only operation paths are
 // accepted: no URL, no '/', no '.' or '..' segment can reach the request.
-func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, error) {
+func probeTarget(q map[string][]string, tenants map[string]Tenant) (Target, error) {
 	for k, v := range q {
 		if !slices.Contains(probeParams, k) {
 			return Target{}, fmt.Errorf("unknown parameter %q; /probe takes tenant, scope, id, and the scope's parents (%s)", k, strings.Join(graph.ParentKeys, ", "))
@@ -49,7 +49,7 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 	switch {
 	case tenant == "":
 		return Target{}, fmt.Errorf("missing parameter tenant")
-	case fetchers[tenant] == nil:
+	case tenants[tenant].Fetcher == nil:
 		return Target{}, fmt.Errorf("unknown tenant %q", tenant)
 	case scope == "":
 		return Target{}, fmt.Errorf("missing parameter scope")
@@ -77,7 +77,7 @@ func probeTarget(q map[string][]string, fetchers map[string]Fetcher) (Target, er
 			ref.SetParent(p, v)
 		}
 	}
-	if err := fetchers[tenant].Readable(ref); err != nil {
+	if err := tenants[tenant].Fetcher.Readable(ref); err != nil {
 		return Target{}, err
 	}
 	return Target{Tenant: tenant, Ref: ref, Source: SourceProbe}, nil
@@ -99,11 +99,11 @@ func probeScopes() []string {
 // blackbox_exporter's multi-target pattern does. Each request gets a fresh
 // registry; the cache and the shared fetches are the exporter's, so a probe
 // of an operation /metrics also watches costs Graph nothing more.
-func (e *Exporter) ProbeHandler(logger log.Logger) http.Handler {
+func (e *Watcher) ProbeHandler(logger log.Logger) http.Handler {
 	errLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := e.st.Load()
-		t, err := probeTarget(r.URL.Query(), st.fetchers)
+		t, err := probeTarget(r.URL.Query(), st.tenants)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -116,7 +116,7 @@ func (e *Exporter) ProbeHandler(logger log.Logger) http.Handler {
 
 // probe collects one operation.
 type probe struct {
-	e   *Exporter
+	e   *Watcher
 	st  *state
 	t   Target
 	ctx context.Context
@@ -126,7 +126,7 @@ func (p *probe) Describe(chan<- *prometheus.Desc) {}
 
 func (p *probe) Collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
-	tt := target{Target: p.t, key: targetKey(p.t.Tenant, p.t.Ref)}
+	tt := target{Target: p.t, key: targetKey(p.st.tenants[p.t.Tenant].Identity, p.t.Tenant, p.t.Ref)}
 	tt.labels = newLabelSet(pairPool{}, probeDescs.labelNames, []string{p.t.Tenant, p.t.Ref.Scope, p.t.Ref.ID, ""})
 	res := p.e.fetch(p.ctx, p.st, []target{tt})
 	p.e.emit(ch, &probeDescs, &tt, &res[0], p.e.now())
@@ -144,7 +144,7 @@ const MaxProbed = 1000
 // sweepProbes drops, at most once a minute, the cache entries of probed
 // operations nobody asked for since twice the terminal TTL: /probe must not
 // grow the cache without bound.
-func (e *Exporter) sweepProbes() {
+func (e *Watcher) sweepProbes() {
 	now := e.now()
 	last := e.lastSweep.Load()
 	if now.UnixNano()-last < int64(time.Minute) || !e.lastSweep.CompareAndSwap(last, now.UnixNano()) {

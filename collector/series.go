@@ -109,8 +109,8 @@ func (ls *labelSet) infoFor(resourceLocation, statusDetail, typ, errorCode, rawS
 }
 
 // sample is one gauge series of one scrape. It carries its own dto.Gauge,
-// so writing it allocates nothing; a scrape allocates its samples in one
-// block per operation.
+// so writing it allocates nothing; a scrape appends an operation's samples
+// to one slice.
 type sample struct {
 	desc   *prometheus.Desc
 	labels []*dto.LabelPair
@@ -129,5 +129,6 @@ func (s *sample) Write(out *dto.Metric) error {
 	return nil
 }
 
-// maxSamples is the most series one operation has.
-const maxSamples = 15
+// usualSamples is room for the series of one operation with every field
+// (fifteen); more only cost another allocation.
+const usualSamples = 15

@@ -15,7 +15,6 @@ package config
 
 import (
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
@@ -70,17 +69,18 @@ var DefaultGlobal = Global{
 // CredentialKind says how a tenant authenticates to the identity platform.
 type CredentialKind string
 
-// The credential kinds. Exactly one is chosen per tenant.
+// The credential kinds, graph's names for them (one list: the Graph
+// client is built from this kind). Exactly one is chosen per tenant.
 const (
 	// CredentialClientSecret is client_secret or client_secret_file.
-	CredentialClientSecret CredentialKind = "client_secret"
+	CredentialClientSecret CredentialKind = graph.CredentialClientSecret
 	// CredentialClientCertificate is client_certificate_file.
-	CredentialClientCertificate CredentialKind = "client_certificate"
+	CredentialClientCertificate CredentialKind = graph.CredentialClientCertificate
 	// CredentialFederatedToken is federated_token_file, or workload identity
 	// through AZURE_FEDERATED_TOKEN_FILE.
-	CredentialFederatedToken CredentialKind = "federated_token"
+	CredentialFederatedToken CredentialKind = graph.CredentialFederatedToken
 	// CredentialManagedIdentity is managed_identity.
-	CredentialManagedIdentity CredentialKind = "managed_identity"
+	CredentialManagedIdentity CredentialKind = graph.CredentialManagedIdentity
 )
 
 // Tenant is one Entra ID tenant and the application that reads its
@@ -256,30 +256,6 @@ func Parse(name string, data []byte) (*Config, error) {
 // their `delegated` needs no token_cache_file.
 func ParseWithSignIns(name string, data []byte, signIns map[string]cache.ExportReplace) (*Config, error) {
 	return parse(name, data, "", signIns)
-}
-
-// LabelNames is the sorted union of the static label names of every
-// operation and discovery job.
-func (c *Config) LabelNames() []string {
-	seen := map[string]bool{}
-	names := []string{}
-	sets := make([]map[string]string, 0, len(c.Operations)+len(c.Discovery))
-	for _, o := range c.Operations {
-		sets = append(sets, o.Labels)
-	}
-	for _, d := range c.Discovery {
-		sets = append(sets, d.Labels)
-	}
-	for _, labels := range sets {
-		for k := range labels {
-			if !seen[k] {
-				seen[k] = true
-				names = append(names, k)
-			}
-		}
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Tenant returns the tenant with that name.

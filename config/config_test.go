@@ -147,7 +147,10 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-discovery-label-reserved.yml":      `testdata/invalid-discovery-label-reserved.yml:9: discovery[0] "industryData": labels: "operation_id" is a label the exporter sets itself`,
 		"invalid-discovery-duplicate.yml":           `testdata/invalid-discovery-duplicate.yml:10: discovery[1] "roleManagementAlerts": scope: duplicate of discovery[0] (line 7)`,
 		"invalid-op-duplicate-series.yml":           `testdata/invalid-op-duplicate-series.yml:11: operations[1] "https://graph.microsoft.com/beta/external/industryData/operations/d194fa3e?aadgdc=x": url: same series as operations[0] (line 7): the same tenant, scope, id, name and labels`,
-		"invalid-op-duplicate.yml":                  `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
+		// An empty label is no label (as in Prometheus): these two would
+		// be one series.
+		"invalid-op-duplicate-series-empty-label.yml": `testdata/invalid-op-duplicate-series-empty-label.yml:12: operations[1] "https://graph.microsoft.com/beta/external/industryData/operations/d194fa3e?aadgdc=x": url: same series as operations[0] (line 7): the same tenant, scope, id, name and labels`,
+		"invalid-op-duplicate.yml":                    `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
 
 		// delegated sign-in
 		"invalid-delegated-cache-dir-missing.yml":      `testdata/invalid-delegated-cache-dir-missing.yml:7: tenants[0] "contoso": delegated.token_cache_file: the directory of testdata/no-such-dir/cache.json does not exist`,
@@ -224,7 +227,6 @@ func TestGoodConfigs(t *testing.T) {
 			equal(t, "ClientSecretFile", tn.ClientSecretFile, "secret.txt")
 			equal(t, "Line", tn.Line, 5)
 			equal(t, "operations", len(c.Operations), 0)
-			equal(t, "LabelNames", c.LabelNames(), []string{})
 			equal(t, "Warnings", c.Warnings, []string(nil))
 		},
 
@@ -258,7 +260,6 @@ func TestGoodConfigs(t *testing.T) {
 			o = c.Operations[3]
 			equal(t, "Ref", o.Ref, graph.OperationRef{Scope: graph.ScopeCustom, ID: "77", Path: "/beta/solutions/example/operations/77", Delegated: true})
 			equal(t, "NeedsDelegated", o.Ref.NeedsDelegated(), true)
-			equal(t, "LabelNames", c.LabelNames(), []string{"severity", "team"})
 			equal(t, "Warnings", c.Warnings, []string(nil))
 		},
 
@@ -384,7 +385,6 @@ func TestGoodConfigs(t *testing.T) {
 				equal(t, "Key", o.Ref.Key(), w.key)
 			}
 			equal(t, "Name", c.Operations[0].Name, "stale-sign-in-refresh")
-			equal(t, "LabelNames", c.LabelNames(), []string{"env", "team"})
 			tn, ok := c.Tenant("fabrikam")
 			if !ok || tn != &c.Tenants[1] {
 				t.Errorf("Tenant(fabrikam) = %p, %v; want %p, true", tn, ok, &c.Tenants[1])
@@ -438,7 +438,6 @@ func TestGoodConfigs(t *testing.T) {
 					Interval: 15 * time.Minute, Retention: 72 * time.Hour, Labels: map[string]string{"team": "sharepoint", "env": "prod"}, Line: 18},
 				{Tenant: "contoso", Scope: "roleManagementAlerts", Interval: time.Hour, Retention: 24 * time.Hour, Line: 24},
 			})
-			equal(t, "LabelNames", c.LabelNames(), []string{"env", "team"})
 		},
 		"good-anchors.yml": func(t *testing.T, c *Config) {
 			equal(t, "tenants", len(c.Tenants), 2)

@@ -202,7 +202,7 @@ operations:
     id: x
     labels: {tenant_group: a, _: b, Type: c, status2: d}
 `)
-	equal(t, "LabelNames", c.LabelNames(), []string{"Type", "_", "status2", "tenant_group"})
+	equal(t, "labels", c.Operations[0].Labels, map[string]string{"tenant_group": "a", "_": "b", "Type": "c", "status2": "d"})
 
 	got := parseErr(t, tenantYAML+`    managed_identity: {}
 operations:

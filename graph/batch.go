@@ -62,6 +62,14 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 			jobs = append(jobs, []int{i})
 		}
 	}
+	// Without batching, the single GETs of one call log their errors as
+	// the inner answers of a $batch do: one line for the call, each
+	// operation at debug.
+	var tally *errorTally
+	if !c.batch {
+		tally = &errorTally{statuses: map[int]int{}}
+		defer tally.log(c, len(refs))
+	}
 	work := make(chan []int)
 	var wg sync.WaitGroup
 	for w := min(cap(c.sem), len(jobs)); w > 0; w-- {
@@ -69,6 +77,13 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 		go func() {
 			defer wg.Done()
 			for idx := range work {
+				if tally != nil {
+					i := idx[0]
+					op, err := c.getOperation(ctx, refs[i], true)
+					tally.add(err)
+					each(i, op, err)
+					continue
+				}
 				c.fetch(ctx, refs, idx, each, true)
 			}
 		}()
@@ -78,6 +93,48 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 	}
 	close(work)
 	wg.Wait()
+}
+
+// errorTally counts the errors Graph answered the operations of one call
+// with, by HTTP status, for one log line.
+type errorTally struct {
+	mu       sync.Mutex
+	statuses map[int]int
+	loud     bool // one was not a 404 nor throttling: warn, not info
+}
+
+func (t *errorTally) add(err error) {
+	var gerr *Error
+	if !errors.As(err, &gerr) {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.statuses[gerr.StatusCode]++
+	t.loud = t.loud || !gerr.NotFound() && !gerr.Throttled()
+}
+
+func (t *errorTally) log(c *Client, operations int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.statuses) == 0 {
+		return
+	}
+	lvl := level.Info
+	if t.loud {
+		lvl = level.Warn
+	}
+	lvl(c.logger).Log("msg", "graph answered operations with errors", "operations", operations, "errors", t.summary())
+}
+
+// summary is the statuses as "3×403 17×404", the form a $batch's line has.
+func (t *errorTally) summary() string {
+	parts := make([]string, 0, len(t.statuses))
+	for st, n := range t.statuses {
+		parts = append(parts, fmt.Sprintf("%d×%d", n, st))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
 }
 
 // fetch reads refs[idx...]: one GET for one, a $batch for more.
@@ -120,6 +177,19 @@ func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each
 			each(f.i, nil, f.err)
 		}
 	}
+}
+
+// retryWait is the retry rule of a $batch, for its inner answers and for
+// the batch as a whole alike: a 429, a 424 or a 5xx is worth another try,
+// after its Retry-After, else after defaultInnerRetry.
+func retryWait(gerr *Error) (time.Duration, bool) {
+	if s := gerr.StatusCode; s != http.StatusTooManyRequests && s != http.StatusFailedDependency && s < 500 {
+		return 0, false
+	}
+	if gerr.HasRetryAfter {
+		return gerr.RetryAfter, true
+	}
+	return defaultInnerRetry, true
 }
 
 // failure is an inner answer worth another try.
@@ -194,10 +264,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		// retried after the longest wait, not turned into 20 GETs (which
 		// would multiply the load on a Graph already failing).
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
-		w := defaultInnerRetry
-		if gerr.HasRetryAfter {
-			w = gerr.RetryAfter
-		}
+		w, _ := retryWait(gerr)
 		for _, it := range kept {
 			failed = append(failed, failure{sent[it.ID], w, gerr})
 		}
@@ -278,11 +345,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
 		statuses[r.Status]++
 		loud = loud || !gerr.NotFound() && !gerr.Throttled()
-		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusFailedDependency || r.Status >= 500 {
-			w := defaultInnerRetry
-			if gerr.HasRetryAfter {
-				w = gerr.RetryAfter
-			}
+		if w, ok := retryWait(gerr); ok {
 			failed = append(failed, failure{i, w, gerr})
 			continue
 		}

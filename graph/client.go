@@ -264,19 +264,26 @@ func (c *Client) OperationURL(ref OperationRef) (*url.URL, error) {
 // GetOperation reads one operation. It waits for a free slot of the
 // tenant's MaxConcurrency and gives up with ctx.
 func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation, error) {
+	return c.getOperation(ctx, ref, false)
+}
+
+// getOperation is GetOperation; quiet logs Graph's error at debug, for a
+// caller that logs one line for many operations.
+func (c *Client) getOperation(ctx context.Context, ref OperationRef, quiet bool) (*Operation, error) {
 	u, err := c.OperationURL(ref)
 	if err != nil {
 		return nil, err
 	}
-	body, err := c.get(ctx, u, ref.NeedsDelegated())
+	body, err := c.get(ctx, u, ref.NeedsDelegated(), quiet)
 	if err != nil {
 		return nil, err
 	}
 	return DecodeOperationOf(ref.Scope, body)
 }
 
-// get sends one GET to Graph and returns the body of a 200.
-func (c *Client) get(ctx context.Context, u *url.URL, delegated bool) ([]byte, error) {
+// get sends one GET to Graph and returns the body of a 200; quiet as for
+// getOperation.
+func (c *Client) get(ctx context.Context, u *url.URL, delegated, quiet bool) ([]byte, error) {
 	a, err := c.send(ctx, http.MethodGet, u, nil, delegated, false)
 	if err != nil {
 		return nil, err
@@ -285,7 +292,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, delegated bool) ([]byte, e
 	if a.status == http.StatusOK {
 		return a.body, nil
 	}
-	return nil, c.answerError(u.Path, a.status, a.header, a.body, a.crid)
+	return nil, c.answerErrorAt(u.Path, a.status, a.header, a.body, a.crid, quiet)
 }
 
 // answer is what Graph sent back for one HTTP request.
@@ -396,7 +403,7 @@ func (c *Client) answerError(path string, status int, h http.Header, body []byte
 }
 
 // answerErrorAt is answerError; inner logs at debug (an inner answer of a
-// $batch: the batch logs one line for all of them).
+// $batch, or one of many single GETs: one line is logged for all of them).
 func (c *Client) answerErrorAt(path string, status int, h http.Header, body []byte, crid string, inner bool) *Error {
 	gerr := newError(status, h, body, crid)
 	if gerr.Throttled() {

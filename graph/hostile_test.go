@@ -246,30 +246,43 @@ func TestUserAgentDecorated(t *testing.T) {
 // A $batch whose 20 inner answers fail logs one warn line, with their
 // statuses, not one per operation.
 func TestBatchErrorsLoggedOnce(t *testing.T) {
-	tn := graphtest.NewTenant(t)
-	m := graph.NewMetrics()
-	var logs syncBuf
-	ts := secretSource(t, tn, m, tn.ClientSecret)
-	c, err := graph.NewClient(graph.ClientOptions{
-		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
-		MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	refs := twenty(tn)
-	for _, r := range refs {
-		tn.Inject(r.URLPath(), graphtest.Fault{Status: http.StatusForbidden})
-	}
-	getAll(t, c, refs)
-	var warn []string
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, "level=warn") {
-			warn = append(warn, l)
-		}
-	}
-	if len(warn) != 1 || !strings.Contains(warn[0], `errors=20×403`) {
-		t.Errorf("want one warn line for the batch, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+	for _, batch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			m := graph.NewMetrics()
+			var logs syncBuf
+			ts := secretSource(t, tn, m, tn.ClientSecret)
+			c, err := graph.NewClient(graph.ClientOptions{
+				Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
+				MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Logger: log.NewLogfmtLogger(&logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs := twenty(tn)
+			for _, r := range refs {
+				tn.Inject(r.URLPath(), graphtest.Fault{Status: http.StatusForbidden})
+			}
+			getAll(t, c, refs)
+			var warn []string
+			debug := 0
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "level=warn") {
+					warn = append(warn, l)
+				}
+				if strings.Contains(l, "level=debug") && strings.Contains(l, `msg="graph answered with an error"`) && strings.Contains(l, "status=403") {
+					debug++
+				}
+			}
+			// One fetch, one warn line: 20 inner answers of a $batch, or
+			// 20 single GETs (batch: false), alike; each operation at debug.
+			if len(warn) != 1 || !strings.Contains(warn[0], `errors=20×403`) || !strings.Contains(warn[0], "operations=20") {
+				t.Errorf("want one warn line for the fetch with errors=20×403, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+			}
+			if debug != 20 {
+				t.Errorf("%d operations' errors at debug, want 20", debug)
+			}
+		})
 	}
 }
 

@@ -1,4 +1,4 @@
-package collector
+package clients
 
 import (
 	"net/http"
@@ -10,13 +10,13 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
 
-// ReuseClients builds the Graph clients of cfg like NewClients, but keeps
+// Reuse builds the Graph clients of cfg like New, but keeps
 // those of prevClients (built from prev) whose tenant did not change: the
 // same credentials, endpoints and client settings. They keep MSAL's token
 // cache, so that a reload costs no token, and their connections. replaced
 // are the previous clients not kept, whose idle connections the caller
 // closes once the new ones are in use.
-func ReuseClients(cfg, prev *config.Config, prevClients map[string]*graph.Client, hc *http.Client, m *graph.Metrics, logger log.Logger) (clients map[string]*graph.Client, replaced []*graph.Client, err error) {
+func Reuse(cfg, prev *config.Config, prevClients map[string]*graph.Client, hc *http.Client, m *graph.Metrics, logger log.Logger) (clients map[string]*graph.Client, replaced []*graph.Client, err error) {
 	build := *cfg
 	build.Tenants = nil
 	kept := map[string]*graph.Client{}
@@ -27,7 +27,7 @@ func ReuseClients(cfg, prev *config.Config, prevClients map[string]*graph.Client
 		}
 		build.Tenants = append(build.Tenants, t)
 	}
-	clients, err = NewClients(&build, hc, m, logger)
+	clients, err = New(&build, hc, m, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,7 +43,7 @@ func ReuseClients(cfg, prev *config.Config, prevClients map[string]*graph.Client
 }
 
 // sameClient says whether tenant t of cfg would get the client its
-// namesake in prev got: everything NewClients reads is the same.
+// namesake in prev got: everything New reads is the same.
 func sameClient(cfg, prev *config.Config, t config.Tenant) bool {
 	if cfg.File != prev.File || cfg.Global.MaxConcurrency != prev.Global.MaxConcurrency ||
 		cfg.Global.Batch != prev.Global.Batch || cfg.Global.RequestTimeout != prev.Global.RequestTimeout {

@@ -1,4 +1,7 @@
-package collector
+// Package clients builds the Graph clients, with their MSAL credentials, of
+// a configuration's tenants, and keeps across reloads those whose tenant
+// did not change. main owns it: the collector knows Fetchers, not configs.
+package clients
 
 import (
 	"fmt"
@@ -11,31 +14,10 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
 
-// TargetsFromConfig lists the operations a config names.
-func TargetsFromConfig(cfg *config.Config) []Target {
-	ts := make([]Target, 0, len(cfg.Operations))
-	for _, op := range cfg.Operations {
-		ts = append(ts, Target{Tenant: op.Tenant, Ref: op.Ref, Name: op.Name, Labels: op.Labels, Source: SourceConfig})
-	}
-	return ts
-}
-
-// SettingsFromConfig takes the cache and timeout settings of a config.
-func SettingsFromConfig(cfg *config.Config) Settings {
-	g := cfg.Global
-	return Settings{
-		CacheTTL:         g.CacheTTL,
-		TerminalCacheTTL: g.TerminalCacheTTL,
-		// Room to wait for a request slot and a token, then the request.
-		FetchTimeout:  3 * g.RequestTimeout,
-		MaxOperations: g.MaxOperations,
-	}
-}
-
-// NewClients builds one Graph client, with its MSAL credential, per tenant.
+// New builds one Graph client, with its MSAL credential, per tenant.
 // hc, if not nil, is used for both Graph and the identity platform (the
 // simulated tenant's TLS certificate). Nothing is contacted.
-func NewClients(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logger) (map[string]*graph.Client, error) {
+func New(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logger) (map[string]*graph.Client, error) {
 	clients := make(map[string]*graph.Client, len(cfg.Tenants))
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
@@ -133,39 +115,13 @@ func SignInProblems(clients map[string]*graph.Client) map[string]error {
 	return out
 }
 
-// A Graph client lists: discovery asks it through Lister.
-var _ Lister = (*graph.Client)(nil)
-
-// JobsFromConfig lists the discovery jobs a config names.
-func JobsFromConfig(cfg *config.Config) []Job {
-	jobs := make([]Job, 0, len(cfg.Discovery))
-	for _, d := range cfg.Discovery {
-		jobs = append(jobs, Job{Tenant: d.Tenant, Scope: d.Scope, Site: d.Site, List: d.List, Case: d.Case, Interval: d.Interval, Retention: d.Retention, Labels: d.Labels})
+// Identity is what makes a tenant the one it is, for the collector's cache
+// keys: its directory, apps, credential kind and endpoints. No secret: a
+// rotated secret is still the same directory.
+func Identity(t config.Tenant) string {
+	delegatedClient := ""
+	if t.Delegated != nil {
+		delegatedClient = "delegated:" + t.Delegated.ClientID
 	}
-	return jobs
-}
-
-// Apply makes the exporter watch what cfg says, through clients, and runs
-// its discovery jobs in the background.
-func (e *Exporter) Apply(cfg *config.Config, clients map[string]*graph.Client) {
-	fetchers := make(map[string]Fetcher, len(clients))
-	for name, c := range clients {
-		fetchers[name] = c
-	}
-	// A tenant that keeps its name but is now another directory, app or
-	// Graph must not go on showing the old one's cached answers.
-	ids := make(map[string]string, len(cfg.Tenants))
-	for _, t := range cfg.Tenants {
-		ids[t.Name] = strings.Join([]string{t.TenantID, t.ClientID, t.AuthorityHost, t.GraphEndpoint}, "\x00")
-	}
-	e.mu.Lock()
-	for name, id := range e.tenantIDs {
-		if ids[name] != id {
-			e.cache.dropTenant(name)
-		}
-	}
-	e.tenantIDs = ids
-	e.mu.Unlock()
-	jobs := JobsFromConfig(cfg)
-	e.configure(&configured{TargetsFromConfig(cfg), fetchers, SettingsFromConfig(cfg)}, &jobs)
+	return strings.Join([]string{t.TenantID, t.ClientID, string(t.Credential), delegatedClient, t.AuthorityHost, t.GraphEndpoint}, "\x00")
 }

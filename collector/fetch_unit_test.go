@@ -1,0 +1,57 @@
+package collector
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// A fetcher that never answers for one operation ends that operation's
+// fetch with an error: the next scrape asks again, and a healthy fetcher's
+// answer shows.
+func TestUnansweredFetchEnds(t *testing.T) {
+	f := newFake()
+	a, b := importRef("answered"), importRef("skipped")
+	f.set(a, running("answered"))
+	f.set(b, running("skipped"))
+	f.skip[b.Key()] = true
+	e := New(log.NewNopLogger(), func() time.Time { return fakeNow })
+	targets := []Target{{Tenant: "contoso", Ref: a, Source: SourceConfig}, {Tenant: "contoso", Ref: b, Source: SourceConfig}}
+	e.Swap(Snapshot{Targets: targets, Tenants: map[string]Tenant{"contoso": {Fetcher: f}}})
+	compareGolden(t, e, 200*time.Millisecond, "unanswered-fetch-first", "msgraph_lro_up")
+	healthy := newFake()
+	healthy.set(a, running("answered"))
+	healthy.set(b, running("skipped"))
+	e.Swap(Snapshot{Targets: targets, Tenants: map[string]Tenant{"contoso": {Fetcher: healthy}}})
+	compareGolden(t, e, 5*time.Second, "unanswered-fetch-then", "msgraph_lro_up")
+	if got := healthy.getsOf(b); got != 1 {
+		t.Errorf("the healthy fetcher was asked for the skipped operation %d times, want 1", got)
+	}
+}
+
+// An operation with every series there is: fifteen samples, each one.
+func TestEverySeriesOfOneOperation(t *testing.T) {
+	f := newFake()
+	ref := importRef("full")
+	op := running("full")
+	op.HasPercentage, op.PercentageComplete = true, 40
+	op.HasValidation, op.ValidationErrors, op.ValidationWarnings = true, 1, 2
+	op.ResourceLocation, op.StatusDetail, op.Type, op.ErrorCode = "https://graph.microsoft.com/beta/x", "working", "import", "none"
+	f.set(ref, op)
+	e := New(log.NewNopLogger(), func() time.Time { return fakeNow })
+	e.Swap(Snapshot{Targets: []Target{{Tenant: "contoso", Ref: ref, Name: "full", Labels: map[string]string{"team": "a"}, Source: SourceConfig}},
+		Tenants: map[string]Tenant{"contoso": {Fetcher: f}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n := testutil.CollectAndCount(e.Collector(ctx), "msgraph_lro_up", "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds",
+		"msgraph_lro_age_seconds", "msgraph_lro_last_action_timestamp_seconds", "msgraph_lro_last_action_age_seconds", "msgraph_lro_completion_ratio",
+		"msgraph_lro_validation_errors", "msgraph_lro_validation_warnings", "msgraph_lro_info", "msgraph_lro_last_success_timestamp_seconds"); n != 15 {
+		t.Errorf("%d series of one operation, want 15", n)
+	}
+	compareGolden(t, e, 5*time.Second, "every-series", "msgraph_lro_up", "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds",
+		"msgraph_lro_age_seconds", "msgraph_lro_last_action_timestamp_seconds", "msgraph_lro_last_action_age_seconds", "msgraph_lro_completion_ratio",
+		"msgraph_lro_validation_errors", "msgraph_lro_validation_warnings", "msgraph_lro_info", "msgraph_lro_last_success_timestamp_seconds")
+}
