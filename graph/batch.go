@@ -124,7 +124,8 @@ func (t *errorTally) log(c *Client, operations int) {
 	if t.loud {
 		lvl = level.Warn
 	}
-	lvl(c.logger).Log("msg", "graph answered operations with errors", "operations", operations, "errors", t.summary())
+	sum := t.summary()
+	c.logRepeated(lvl, "operations "+sum, "msg", "graph answered operations with errors", "operations", operations, "errors", sum)
 }
 
 // summary is the statuses as "3×403 17×404", the form a $batch's line has.
@@ -283,7 +284,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		return nil
 	}
 	if err != nil {
-		level.Warn(c.logger).Log("msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
+		c.logRepeated(level.Warn, "refused $batch", "msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
 		var wg sync.WaitGroup
 		for _, it := range kept {
 			i := sent[it.ID]
@@ -301,23 +302,18 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	answered := make(map[string]bool, len(kept))
 	// Inner errors are logged once for the batch, with their statuses;
 	// each at debug.
-	statuses := map[int]int{}
-	loud := false
+	tally := &errorTally{statuses: map[int]int{}}
 	defer func() {
-		if len(statuses) == 0 {
+		if len(tally.statuses) == 0 {
 			return
 		}
-		var parts []string
-		for st, n := range statuses {
-			parts = append(parts, fmt.Sprintf("%d×%d", n, st))
-		}
-		sort.Strings(parts)
 		lvl := level.Info
-		if loud {
+		if tally.loud {
 			lvl = level.Warn
 		}
-		lvl(c.logger).Log("msg", "graph answered operations of a $batch with errors", "operations", len(kept),
-			"errors", strings.Join(parts, " "), "client_request_id", a.crid)
+		sum := tally.summary()
+		c.logRepeated(lvl, "batch "+sum, "msg", "graph answered operations of a $batch with errors", "operations", len(kept),
+			"errors", sum, "client_request_id", a.crid)
 	}()
 	for _, r := range a.responses {
 		// Each answer once: it must never reach an operation twice.
@@ -343,8 +339,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 			h.Set(k, v)
 		}
 		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
-		statuses[r.Status]++
-		loud = loud || !gerr.NotFound() && !gerr.Throttled()
+		tally.add(gerr)
 		if w, ok := retryWait(gerr); ok {
 			failed = append(failed, failure{i, w, gerr})
 			continue
