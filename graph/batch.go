@@ -330,7 +330,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		b := innerBody(r.Body)
 		if r.Status == http.StatusOK {
-			op, err := DecodeOperationOf(refs[i].Scope, b)
+			op, err := c.decode(refs[i], refs[i].URLPath(), b)
 			each(i, op, err)
 			continue
 		}

@@ -365,5 +365,6 @@ func Logged(err error) bool {
 	var gerr *Error
 	var terr *TokenError
 	var rerr *RequestError
-	return errors.As(err, &gerr) || errors.As(err, &rerr) || errors.As(err, &terr) && terr.logged
+	var aerr *AnswerError
+	return errors.As(err, &gerr) || errors.As(err, &rerr) || errors.As(err, &aerr) || errors.As(err, &terr) && terr.logged
 }

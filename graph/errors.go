@@ -115,3 +115,11 @@ type RequestError struct{ err error }
 
 func (e *RequestError) Error() string { return e.err.Error() }
 func (e *RequestError) Unwrap() error { return e.err }
+
+// AnswerError is a 200 answer that holds no readable operation (not JSON,
+// empty, no status). The client logged it, once per interval for the
+// tenant and scope.
+type AnswerError struct{ err error }
+
+func (e *AnswerError) Error() string { return e.err.Error() }
+func (e *AnswerError) Unwrap() error { return e.err }

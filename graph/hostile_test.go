@@ -370,3 +370,44 @@ func TestUnreachableGraphLoggedOnce(t *testing.T) {
 		})
 	}
 }
+
+// Answers of 200 that hold no operation (not JSON) for every operation of
+// a fetch: one warn line per interval for the tenant and scope, batched or
+// not; each operation's error says it was logged.
+func TestUnreadableAnswersLoggedOnce(t *testing.T) {
+	for _, batch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			m := graph.NewMetrics()
+			var logs syncBuf
+			c, err := graph.NewClient(graph.ClientOptions{
+				Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
+				MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Logger: log.NewLogfmtLogger(&logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs := twenty(tn)
+			notJSON := "<html>Service Unavailable</html>"
+			for _, r := range refs {
+				tn.Inject(r.URLPath(), graphtest.Fault{Status: http.StatusOK, Body: &notJSON})
+			}
+			for range 3 {
+				for i, o := range getAll(t, c, refs) {
+					if o.err == nil || !graph.Logged(o.err) {
+						t.Fatalf("operation %d: %v (logged %v)", i, o.err, graph.Logged(o.err))
+					}
+				}
+			}
+			var warn []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "level=warn") {
+					warn = append(warn, l)
+				}
+			}
+			if len(warn) != 1 || !strings.Contains(warn[0], "cannot be read") || !strings.Contains(warn[0], "scope=industryData") {
+				t.Errorf("want one warn line for 3 fetches of 20 unreadable answers, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+			}
+		})
+	}
+}
