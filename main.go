@@ -121,9 +121,14 @@ func run(args []string, stdout, stderr *os.File) int {
 	reloader := sv.reloader
 
 	// Before the first load: a SIGHUP during start-up must not kill us.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sigs)
+	// Two channels: the signal package drops what a full channel cannot
+	// take, and a burst of SIGHUPs must not crowd out the SIGTERM after it
+	// (extra SIGHUPs may go: they fold into one reload anyway).
+	hups, stops := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	signal.Notify(stops, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(hups)
+	defer signal.Stop(stops)
 
 	if err := reloader.reload(); err != nil {
 		level.Error(logger).Log("msg", "cannot load configuration", "file", *configFile, "err", err)
@@ -150,19 +155,20 @@ func run(args []string, stdout, stderr *os.File) int {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		for sig := range sigs {
-			if sig == syscall.SIGHUP {
+		for {
+			select {
+			case <-hups:
 				select {
 				case reloads <- struct{}{}:
 				default: // one is pending already
 				}
-				continue
+			case sig := <-stops:
+				level.Info(logger).Log("msg", "shutting down", "signal", sig)
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				_ = srv.Shutdown(ctx)
+				cancel()
+				return
 			}
-			level.Info(logger).Log("msg", "shutting down", "signal", sig)
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			_ = srv.Shutdown(ctx)
-			cancel()
-			return
 		}
 	}()
 	if err := web.ListenAndServe(srv, webFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
