@@ -150,6 +150,7 @@ func TestDockerfileVersion(t *testing.T) {
 // directory that cannot exist, under a regular file, which no user, root
 // included, can create anything in.
 func TestDemoWritesNoFile(t *testing.T) {
+	t.Parallel() // a process of its own that mostly waits
 	file := writeFile(t, t.TempDir(), "a-file", "", 0o644)
 	x := start(t, []string{"TMPDIR=" + filepath.Join(file, "tmp")}, "--demo")
 	body := x.scrape(t)

@@ -814,12 +814,12 @@ func TestE2E(t *testing.T) {
 				for _, s := range st {
 					got[s.Metric["status"]] = s.value()
 				}
-				for _, s := range graph.Statuses {
+				for _, s := range statuses {
 					want := 0.0
 					if s == o.status {
 						want = 1
 					}
-					if v, ok := got[s]; !ok || v != want || len(got) != len(graph.Statuses) {
+					if v, ok := got[s]; !ok || v != want || len(got) != len(statuses) {
 						return false, fmt.Sprintf("msgraph_lro_status: %v, want %s 1 and the other four 0", got, o.status)
 					}
 				}

@@ -121,9 +121,14 @@ func run(args []string, stdout, stderr *os.File) int {
 	reloader := sv.reloader
 
 	// Before the first load: a SIGHUP during start-up must not kill us.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
-	defer signal.Stop(sigs)
+	// Two channels: the signal package drops what a full channel cannot
+	// take, and a burst of SIGHUPs must not crowd out the SIGTERM after it
+	// (extra SIGHUPs may go: they fold into one reload anyway).
+	hups, stops := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	signal.Notify(stops, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(hups)
+	defer signal.Stop(stops)
 
 	if err := reloader.reload(); err != nil {
 		level.Error(logger).Log("msg", "cannot load configuration", "file", *configFile, "err", err)
@@ -150,19 +155,20 @@ func run(args []string, stdout, stderr *os.File) int {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		for sig := range sigs {
-			if sig == syscall.SIGHUP {
+		for {
+			select {
+			case <-hups:
 				select {
 				case reloads <- struct{}{}:
 				default: // one is pending already
 				}
-				continue
+			case sig := <-stops:
+				level.Info(logger).Log("msg", "shutting down", "signal", sig)
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				_ = srv.Shutdown(ctx)
+				cancel()
+				return
 			}
-			level.Info(logger).Log("msg", "shutting down", "signal", sig)
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			_ = srv.Shutdown(ctx)
-			cancel()
-			return
 		}
 	}()
 	if err := web.ListenAndServe(srv, webFlags, slogger); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -184,16 +190,16 @@ type serverOptions struct {
 	now func() time.Time
 }
 
-// server is the exporter's routes and what they serve, before the first
-// configuration load.
-type server struct {
+// exporterServer is the exporter's routes and what they serve, before the
+// first configuration load.
+type exporterServer struct {
 	mux      *http.ServeMux
 	reloader *reloader
 	closers  []func()
 }
 
 // Close stops the discovery jobs and the demo tenant.
-func (s *server) Close() {
+func (s *exporterServer) Close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		s.closers[i]()
 	}
@@ -201,12 +207,12 @@ func (s *server) Close() {
 
 // newServer builds the exporter and its routes; it loads no configuration
 // (the caller's first reload does). Its errors are logged.
-func newServer(o serverOptions) (*server, error) {
+func newServer(o serverOptions) (*exporterServer, error) {
 	logger := o.logger
 	metrics := graph.NewMetrics()
 	exp := collector.New(logger, o.now)
 	exp.SetShard(o.shard)
-	sv := &server{}
+	sv := &exporterServer{}
 	var (
 		hc   *http.Client
 		load = func() (*config.Config, error) { return config.Load(o.configFile) }
@@ -299,7 +305,7 @@ type reloader struct {
 	cfg     *config.Config
 	clients map[string]*graph.Client // cfg's
 	load    func() (*config.Config, error)
-	exp     *collector.Exporter
+	exp     *collector.Watcher
 	hc      *http.Client
 	metrics *graph.Metrics
 	logger  log.Logger
@@ -308,7 +314,7 @@ type reloader struct {
 	success, successTime prometheus.Gauge
 }
 
-func newReloader(load func() (*config.Config, error), exp *collector.Exporter, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
+func newReloader(load func() (*config.Config, error), exp *collector.Watcher, hc *http.Client, m *graph.Metrics, logger log.Logger) *reloader {
 	return &reloader{
 		load: load, exp: exp, hc: hc, metrics: m, logger: logger, now: time.Now,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{

@@ -125,7 +125,9 @@ func TestHTTPSProxy(t *testing.T) {
   - {tenant: contoso, scope: industryData, id: x}
 `, 0o600)
 			x := start(t, []string{"HTTPS_PROXY=http://" + ln.Addr().String(), "NO_PROXY=", "no_proxy=", "https_proxy="}, "--config.file="+cfg)
-			x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "2")
+			// Deadline enough for the token request to fail: the scrape
+			// then returns once it has.
+			x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "10")
 			if got := p.seen(); got != tc.want {
 				t.Errorf("the proxy saw %q; want %q", got, tc.want)
 			}
@@ -133,7 +135,12 @@ func TestHTTPSProxy(t *testing.T) {
 			if strings.Contains(logs, "s3cr3t-for-the-proxy-test") {
 				t.Errorf("the log holds the secret: %s", logs)
 			}
-			if tc.extra == "" && !strings.Contains(logs, "allow egress to login.microsoftonline.com, or, only for a private cloud you trust, set disable_instance_discovery: true") {
+			// The log line may follow the scrape's answer by a moment.
+			const hint = "allow egress to login.microsoftonline.com, or, only for a private cloud you trust, set disable_instance_discovery: true"
+			for end := time.Now().Add(15 * time.Second); tc.extra == "" && !strings.Contains(logs, hint) && time.Now().Before(end); logs = x.stderr.String() {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if tc.extra == "" && !strings.Contains(logs, hint) {
 				t.Errorf("the log does not say what to do:\n%s", logs)
 			}
 		})

@@ -123,6 +123,7 @@ func fakeAuthority(t *testing.T, token http.HandlerFunc) *httptest.Server {
 // fail in every way graphtest can make them, and while an identity platform
 // echoes the request (secret included) in its error.
 func TestSecretsNeverShown(t *testing.T) {
+	t.Parallel() // a process of its own that mostly waits
 	for _, tc := range []struct {
 		name, format string
 		inline, echo bool

@@ -46,7 +46,9 @@ func TestFIFOSecretRefusedAndSIGTERMDuringReloads(t *testing.T) {
 			t.Fatalf("the reload did not refuse the FIFO:\n%s", x.stderr.String())
 		}
 	}
-	for range 20 {
+	// A burst of SIGHUPs, the SIGTERM right behind it: the signal package
+	// drops what a full channel cannot take, so SIGTERM must have its own.
+	for range 200 {
 		_ = x.cmd.Process.Signal(syscall.SIGHUP)
 	}
 	begun = time.Now()
@@ -64,6 +66,7 @@ func TestFIFOSecretRefusedAndSIGTERMDuringReloads(t *testing.T) {
 // 100 idle keep-alive connections are closed by the exporter after
 // --web.idle-timeout, and their goroutines go with them.
 func TestIdleConnectionsClosed(t *testing.T) {
+	t.Parallel() // a process of its own that mostly waits
 	x := start(t, nil, "--demo", "--web.idle-timeout=1s")
 	host := strings.TrimPrefix(x.url, "http://")
 	goroutines := func() float64 {

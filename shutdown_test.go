@@ -75,6 +75,7 @@ func complete(body string) bool {
 // deadline), and exits with code 0 once they have their answer: Prometheus
 // gets a whole exposition, never a connection closed under it.
 func TestGracefulShutdownOnSIGTERM(t *testing.T) {
+	t.Parallel() // a process of its own that mostly waits
 	for _, tc := range []struct {
 		name          string
 		latency       time.Duration // Graph's answer time

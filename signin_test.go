@@ -137,6 +137,7 @@ const (
 // line with the command, and one token request per interval; a new
 // `login` mends it without a restart.
 func TestDelegatedSignInLifecycle(t *testing.T) {
+	t.Parallel() // a process of its own that mostly waits
 	f := newSignInFixture(t)
 
 	// Without the delegated credential the config is refused.

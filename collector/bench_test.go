@@ -65,7 +65,7 @@ func newBenchEnv(b *testing.B, n int, global string) *benchEnv {
 	return &benchEnv{tenant: tn, cfg: cfg, clients: cs}
 }
 
-func (be *benchEnv) exporter() *Exporter {
+func (be *benchEnv) exporter() *Watcher {
 	e := New(log.NewNopLogger(), nil)
 	e.Swap(SnapshotOf(be.cfg, be.clients))
 	return e
@@ -73,7 +73,7 @@ func (be *benchEnv) exporter() *Exporter {
 
 // benchScrape gathers and encodes everything, as /metrics does; it fails the
 // benchmark if an operation is not up.
-func benchScrape(b *testing.B, e *Exporter, wantUp int) {
+func benchScrape(b *testing.B, e *Watcher, wantUp int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	reg := prometheus.NewRegistry()

@@ -113,10 +113,12 @@ type opCount struct {
 	n              int
 }
 
-// Exporter watches operations: it is the one owner of the watched state.
+// Watcher watches operations: it is the one owner of the watched state, the
+// cache and the shared fetches; Collector gives one scrape's
+// prometheus.Collector.
 // It is safe for concurrent scrapes; Swap may run at any time (a config
 // reload).
-type Exporter struct {
+type Watcher struct {
 	st     atomic.Pointer[state]
 	cache  *cache
 	flying flights
@@ -134,23 +136,23 @@ type Exporter struct {
 	lastSweep atomic.Int64 // of probed operations' cache entries, Unix ns
 }
 
-// New returns an Exporter with nothing to watch yet. now is the clock
+// New returns a Watcher with nothing to watch yet. now is the clock
 // (time.Now in production).
-func New(logger log.Logger, now func() time.Time) *Exporter {
+func New(logger log.Logger, now func() time.Time) *Watcher {
 	if logger == nil {
 		logger = log.NewNopLogger()
 	}
 	if now == nil {
 		now = time.Now
 	}
-	e := &Exporter{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
+	e := &Watcher{cache: newCache(), now: now, logger: logger, stopJobs: func() {}}
 	e.Swap(Snapshot{})
 	return e
 }
 
 // SetShard makes the exporter watch only the configured and discovered
 // operations of shard s (see Shard); call it before the first Swap.
-func (e *Exporter) SetShard(s Shard) {
+func (e *Watcher) SetShard(s Shard) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.shard = s
@@ -164,7 +166,9 @@ func (e *Exporter) SetShard(s Shard) {
 // found until its next listing, so a reload does not make discovered
 // operations blink out; its labels, retention and the rest are the new
 // job's at once.
-func (e *Exporter) Swap(snap Snapshot) {
+func (e *Watcher) Swap(snap Snapshot) {
+	// Stand-ins for a Snapshot that sets no limits (the unit tests'): main
+	// always passes the config's, whose defaults config sets.
 	s := &snap.Settings
 	if s.CacheTTL <= 0 {
 		s.CacheTTL = 30 * time.Second
@@ -190,7 +194,7 @@ func (e *Exporter) Swap(snap Snapshot) {
 
 // rebuild makes the state from the snapshot and what the discovery jobs
 // found, and swaps it in. Called with e.mu held.
-func (e *Exporter) rebuild() {
+func (e *Watcher) rebuild() {
 	now := e.now()
 	targets := e.snap.Targets
 	for _, j := range e.jobs {
@@ -262,7 +266,7 @@ func (e *Exporter) rebuild() {
 
 // prune drops the cache entries of operations not watched in st and not
 // asked for (by /probe) for twice the terminal TTL.
-func (e *Exporter) prune(st *state) {
+func (e *Watcher) prune(st *state) {
 	e.cache.retain(st.knownKeys, e.now().Add(-2*st.settings.TerminalCacheTTL))
 }
 
@@ -283,64 +287,57 @@ type result struct {
 // new ones where Graph answered before ctx ended. Operations another scrape
 // is already fetching are waited for, not fetched again; the rest are
 // fetched per tenant in one call, which batches them.
-func (e *Exporter) fetch(ctx context.Context, st *state, targets []target, res []result) []result {
+func (e *Watcher) fetch(ctx context.Context, st *state, targets []target, res []result) []result {
 	now := e.now()
+	ttl, terminalTTL := st.settings.CacheTTL, st.settings.TerminalCacheTTL
 	if cap(res) < len(targets) {
 		res = make([]result, len(targets))
 	}
 	res = res[:len(targets)]
-	type pending struct {
-		i int
-		c *call
-	}
-	var (
-		due  []int
-		keys []string
-	)
+	var due []int // neither fresh nor held off: to fetch, or to wait for
 	for i := range targets {
 		t := &targets[i]
 		v := e.cache.get(t.key, now).view()
 		res[i] = result{view: v} // res may be a previous scrape's
 		switch {
-		case v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL):
+		case v.fresh(now, ttl, terminalTTL):
 			res[i].up = true
 		case now.Before(v.notBefore):
 			// Graph asked us to wait: show the last answer, marked not up.
 		default:
-			due, keys = append(due, i), append(keys, t.key)
+			due = append(due, i)
 		}
 	}
-	calls, owned := e.flying.join(keys)
-	waits := make([]pending, len(due))
+	flights := e.flying.join(targets, due)
 	mine := map[string][]int{} // tenant → targets this scrape fetches
-	for k, i := range due {
-		waits[k] = pending{i, calls[k]}
-		if !owned[k] {
+	for _, f := range flights {
+		if !f.owner {
 			continue
 		}
 		// Another scrape's fetch may have finished since the view above
 		// was taken: then there is nothing to ask Graph.
-		if v := e.cache.get(keys[k], now).view(); v.fresh(now, st.settings.CacheTTL, st.settings.TerminalCacheTTL) {
-			e.flying.finish(keys[k], v)
+		t := &targets[f.i]
+		if v := e.cache.get(t.key, now).view(); v.fresh(now, ttl, terminalTTL) {
+			e.flying.finish(t.key, v)
 			continue
 		}
-		mine[targets[i].Tenant] = append(mine[targets[i].Tenant], i)
+		mine[t.Tenant] = append(mine[t.Tenant], f.i)
 	}
 	for tenant, idx := range mine {
 		go e.fetchTenant(st, st.tenants[tenant].Fetcher, targets, idx)
 	}
-	for _, w := range waits {
+	for _, f := range flights {
 		select {
-		case <-w.c.done:
+		case <-f.c.done:
 		default:
 			select {
-			case <-w.c.done:
+			case <-f.c.done:
 			case <-ctx.Done():
 				continue // missed the deadline: last answer, not up
 			}
 		}
-		res[w.i].view = w.c.v
-		res[w.i].up = w.c.v.err == nil
+		r := &res[f.i]
+		r.view, r.up = f.c.v, f.c.v.err == nil
 	}
 	return res
 }
@@ -350,7 +347,7 @@ var errNoTenant = errors.New("tenant has no Graph client")
 // fetchTenant asks Graph for some operations of one tenant and records each
 // answer. It runs on its own deadline, not the scrape's: other scrapes may
 // be waiting for the same answers, and a late answer is cached for the next.
-func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int) {
+func (e *Watcher) fetchTenant(st *state, f Fetcher, targets []target, idx []int) {
 	// A safety net, not a budget: each step inside has its own timeout, and
 	// a large cold start (thousands of operations) must be able to finish,
 	// so the bound grows with the batches to send.
@@ -415,7 +412,7 @@ func (e *Exporter) fetchTenant(st *state, f Fetcher, targets []target, idx []int
 // errNoAnswer ends the fetch of an operation its fetcher gave no answer for.
 var errNoAnswer = errors.New("the Graph client gave no answer for this operation")
 
-func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
+func (e *Watcher) logFetch(t *target, op *graph.Operation, err error) {
 	if err != nil {
 		lvl := level.Warn
 		if graph.Logged(err) {
@@ -437,12 +434,12 @@ func (e *Exporter) logFetch(t *target, op *graph.Operation, err error) {
 
 // Collector returns a prometheus.Collector for one scrape: whatever Graph
 // has not answered when ctx ends is reported with msgraph_lro_up 0.
-func (e *Exporter) Collector(ctx context.Context) prometheus.Collector {
+func (e *Watcher) Collector(ctx context.Context) prometheus.Collector {
 	return &scrape{e: e, ctx: ctx}
 }
 
 type scrape struct {
-	e   *Exporter
+	e   *Watcher
 	ctx context.Context
 }
 
@@ -475,7 +472,7 @@ func collectSelf(ch chan<- prometheus.Metric, st *state, start time.Time) {
 }
 
 // emit sends one operation's series.
-func (e *Exporter) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
+func (e *Watcher) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
 	s := samplesOf(t, r, now)
 	s.metrics(ch, d, t.labels)
 }

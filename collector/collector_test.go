@@ -64,7 +64,7 @@ func (c *clock) Add(d time.Duration) {
 type env struct {
 	t       *testing.T
 	tenant  *graphtest.Tenant
-	exp     *Exporter
+	exp     *Watcher
 	metrics *graph.Metrics
 	clock   *clock
 	cfg     *config.Config
@@ -249,109 +249,8 @@ var seedOps = []string{
 func TestSeedExamples(t *testing.T) {
 	e := newEnv(t, "", seedOps...)
 	seedTenant(e.tenant)
-	const (
-		a1  = `tenant="contoso",scope="roleManagementAlerts",operation_id="` + alertID + `",name="stale-sign-in",env="",team="identity"`
-		a2  = `tenant="contoso",scope="roleManagementAlerts",operation_id="` + alertID2 + `",name="",env="",team=""`
-		pw  = `tenant="contoso",scope="authenticationMethods",operation_id="` + resetID + `",name="",env="prod",team="helpdesk"`
-		imp = `tenant="contoso",scope="industryData",operation_id="` + importID + `",name="",env="",team=""`
-		st  = `tenant="contoso",scope="sites",operation_id="` + siteOpID + `",name="",env="",team=""`
-		unk = `tenant="contoso",scope="industryData",operation_id="` + unknownID + `",name="",env="",team=""`
-	)
-	want := `
-# HELP msgraph_lro_status Status of a Graph long-running operation as a state set: 1 for the current status, 0 for the others (notStarted, running, succeeded, failed, unknownFutureValue; a status Graph adds later counts as unknownFutureValue). succeeded and failed are final.
-# TYPE msgraph_lro_status gauge
-msgraph_lro_status{` + a1 + `,status="notStarted"} 0
-msgraph_lro_status{` + a1 + `,status="running"} 1
-msgraph_lro_status{` + a1 + `,status="succeeded"} 0
-msgraph_lro_status{` + a1 + `,status="failed"} 0
-msgraph_lro_status{` + a1 + `,status="unknownFutureValue"} 0
-msgraph_lro_status{` + a2 + `,status="notStarted"} 0
-msgraph_lro_status{` + a2 + `,status="running"} 0
-msgraph_lro_status{` + a2 + `,status="succeeded"} 1
-msgraph_lro_status{` + a2 + `,status="failed"} 0
-msgraph_lro_status{` + a2 + `,status="unknownFutureValue"} 0
-msgraph_lro_status{` + pw + `,status="notStarted"} 0
-msgraph_lro_status{` + pw + `,status="running"} 1
-msgraph_lro_status{` + pw + `,status="succeeded"} 0
-msgraph_lro_status{` + pw + `,status="failed"} 0
-msgraph_lro_status{` + pw + `,status="unknownFutureValue"} 0
-msgraph_lro_status{` + imp + `,status="notStarted"} 0
-msgraph_lro_status{` + imp + `,status="running"} 0
-msgraph_lro_status{` + imp + `,status="succeeded"} 1
-msgraph_lro_status{` + imp + `,status="failed"} 0
-msgraph_lro_status{` + imp + `,status="unknownFutureValue"} 0
-msgraph_lro_status{` + st + `,status="notStarted"} 0
-msgraph_lro_status{` + st + `,status="running"} 1
-msgraph_lro_status{` + st + `,status="succeeded"} 0
-msgraph_lro_status{` + st + `,status="failed"} 0
-msgraph_lro_status{` + st + `,status="unknownFutureValue"} 0
-msgraph_lro_status{` + unk + `,status="notStarted"} 0
-msgraph_lro_status{` + unk + `,status="running"} 0
-msgraph_lro_status{` + unk + `,status="succeeded"} 0
-msgraph_lro_status{` + unk + `,status="failed"} 0
-msgraph_lro_status{` + unk + `,status="unknownFutureValue"} 1
-# HELP msgraph_lro_created_timestamp_seconds When the operation was created (createdDateTime), in Unix seconds. Absent when Graph gave no readable timestamp.
-# TYPE msgraph_lro_created_timestamp_seconds gauge
-msgraph_lro_created_timestamp_seconds{` + a1 + `} 1.6863510415414467e+09
-msgraph_lro_created_timestamp_seconds{` + a2 + `} 1.6863510415414467e+09
-msgraph_lro_created_timestamp_seconds{` + pw + `} 1.58461926345e+09
-msgraph_lro_created_timestamp_seconds{` + imp + `} 1.670997275400029e+09
-msgraph_lro_created_timestamp_seconds{` + st + `} 1.6863516e+09
-# HELP msgraph_lro_last_action_timestamp_seconds When the operation last did something (lastActionDateTime), in Unix seconds. Absent when Graph gave no readable timestamp.
-# TYPE msgraph_lro_last_action_timestamp_seconds gauge
-msgraph_lro_last_action_timestamp_seconds{` + a1 + `} 1.686351129029602e+09
-msgraph_lro_last_action_timestamp_seconds{` + a2 + `} 1.686351369029602e+09
-msgraph_lro_last_action_timestamp_seconds{` + pw + `} 1.58461926423e+09
-msgraph_lro_last_action_timestamp_seconds{` + imp + `} 1.6709972838410225e+09
-msgraph_lro_last_action_timestamp_seconds{` + st + `} 1.6863534e+09
-msgraph_lro_last_action_timestamp_seconds{` + unk + `} 1.68635514e+09
-# HELP msgraph_lro_age_seconds Seconds since the operation was created.
-# TYPE msgraph_lro_age_seconds gauge
-msgraph_lro_age_seconds{` + a1 + `} 4158.4585533
-msgraph_lro_age_seconds{` + a2 + `} 4158.4585533
-msgraph_lro_age_seconds{` + pw + `} 1.0173593655e+08
-msgraph_lro_age_seconds{` + imp + `} 1.5357924599971e+07
-msgraph_lro_age_seconds{` + st + `} 3600
-# HELP msgraph_lro_last_action_age_seconds Seconds since the operation last did something: high for an operation still running means it is stuck.
-# TYPE msgraph_lro_last_action_age_seconds gauge
-msgraph_lro_last_action_age_seconds{` + a1 + `} 4070.9703979
-msgraph_lro_last_action_age_seconds{` + a2 + `} 3830.9703979
-msgraph_lro_last_action_age_seconds{` + pw + `} 1.0173593577e+08
-msgraph_lro_last_action_age_seconds{` + imp + `} 1.53579161589774e+07
-msgraph_lro_last_action_age_seconds{` + st + `} 1800
-msgraph_lro_last_action_age_seconds{` + unk + `} 60
-# HELP msgraph_lro_completion_ratio How far the operation has got, 0 to 1: the kind's percent complete (percentageComplete, percentageCompleted, percentProgress, percentComplete) / 100. Absent for kinds without one, and when Graph sent none or one outside 0 to 100.
-# TYPE msgraph_lro_completion_ratio gauge
-msgraph_lro_completion_ratio{` + st + `} 0.42
-# HELP msgraph_lro_info Always 1; carries the operation's resource location, status detail, type (type, operationType or action), error code and raw_status, the status exactly as Graph sent it, as labels (each cut to 256 bytes).
-# TYPE msgraph_lro_info gauge
-msgraph_lro_info{` + a1 + `,resource_location="",status_detail="",type="",error_code="",raw_status="running"} 1
-msgraph_lro_info{` + a2 + `,resource_location="https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/alerts/DirectoryRole_19356be4-7e93-4ed6-a7c6-0ae28454d125_RolesAssignedOutsidePimAlert",status_detail="",type="",error_code="",raw_status="succeeded"} 1
-msgraph_lro_info{` + pw + `,resource_location="",status_detail="",type="",error_code="",raw_status="running"} 1
-msgraph_lro_info{` + imp + `,resource_location="https://graph.microsoft.com/beta/industryData/dataConnectors/022da4a0-c239-4b07-abed-08dad8e7a07a",status_detail="",type="",error_code="",raw_status="succeeded"} 1
-msgraph_lro_info{` + st + `,resource_location="",status_detail="",type="contentTypeCopy",error_code="",raw_status="running"} 1
-msgraph_lro_info{` + unk + `,resource_location="",status_detail="",type="",error_code="",raw_status="paused"} 1
-# HELP msgraph_lro_up 1 if the latest fetch of the operation from Graph succeeded (or a cached answer is still fresh), 0 if it failed, was throttled or missed the scrape deadline. The other series then keep the last good values; see msgraph_lro_last_success_timestamp_seconds.
-# TYPE msgraph_lro_up gauge
-msgraph_lro_up{` + a1 + `} 1
-msgraph_lro_up{` + a2 + `} 1
-msgraph_lro_up{` + pw + `} 1
-msgraph_lro_up{` + imp + `} 1
-msgraph_lro_up{` + st + `} 1
-msgraph_lro_up{` + unk + `} 1
-# HELP msgraph_lro_last_success_timestamp_seconds When the values shown were fetched from Graph, in Unix seconds: how stale they are.
-# TYPE msgraph_lro_last_success_timestamp_seconds gauge
-msgraph_lro_last_success_timestamp_seconds{` + a1 + `} 1.6863552e+09
-msgraph_lro_last_success_timestamp_seconds{` + a2 + `} 1.6863552e+09
-msgraph_lro_last_success_timestamp_seconds{` + pw + `} 1.6863552e+09
-msgraph_lro_last_success_timestamp_seconds{` + imp + `} 1.6863552e+09
-msgraph_lro_last_success_timestamp_seconds{` + st + `} 1.6863552e+09
-msgraph_lro_last_success_timestamp_seconds{` + unk + `} 1.6863552e+09
-# HELP msgraph_lro_operations Operations watched, by tenant, source (config, discovery) and shard (--shard: this replica's part of them; 0 when it watches all).
-# TYPE msgraph_lro_operations gauge
-msgraph_lro_operations{shard="0",source="config",tenant="contoso"} 6
-`
-	e.expect(5*time.Second, want, "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds", "msgraph_lro_last_action_timestamp_seconds",
+	// testdata/seed-examples.prom: every series of Microsoft's examples.
+	compareGolden(t, e.exp, 5*time.Second, "seed-examples", "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds", "msgraph_lro_last_action_timestamp_seconds",
 		"msgraph_lro_age_seconds", "msgraph_lro_last_action_age_seconds", "msgraph_lro_completion_ratio", "msgraph_lro_info",
 		"msgraph_lro_up", "msgraph_lro_last_success_timestamp_seconds", "msgraph_lro_operations")
 

@@ -103,7 +103,7 @@ func keepFindings(old []*job, jobs []Job) []*job {
 }
 
 // startJobs runs the jobs until the next stopJobs. Called with jobsMu held.
-func (e *Exporter) startJobs(running []*job) {
+func (e *Watcher) startJobs(running []*job) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for _, j := range running {
@@ -117,7 +117,7 @@ func (e *Exporter) startJobs(running []*job) {
 }
 
 // Close stops the discovery jobs.
-func (e *Exporter) Close() {
+func (e *Watcher) Close() {
 	e.jobsMu.Lock()
 	defer e.jobsMu.Unlock()
 	e.stopJobs()
@@ -127,7 +127,7 @@ func (e *Exporter) Close() {
 // runJob lists every Interval until ctx ends: at once for a new job, and
 // for a job that a reload kept, when its interval since the last listing
 // is up, so that a reload costs Graph no listing.
-func (e *Exporter) runJob(ctx context.Context, j *job) {
+func (e *Watcher) runJob(ctx context.Context, j *job) {
 	if wait := j.firstWait(e.now()); wait > 0 {
 		select {
 		case <-ctx.Done():
@@ -162,7 +162,7 @@ var errNoLister = errors.New("tenant has no Graph client that can list")
 
 // discoverOnce lists the job's collection once and, if that worked, makes
 // what it found the watched set of the job.
-func (e *Exporter) discoverOnce(ctx context.Context, j *job) {
+func (e *Watcher) discoverOnce(ctx context.Context, j *job) {
 	timeout := min(j.Interval, 2*time.Minute)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -108,7 +108,7 @@ func running(id string) *graph.Operation {
 
 // compareGolden collects c's named metrics and compares them with
 // testdata/<name>.prom; -update rewrites the file.
-func compareGolden(t *testing.T, e *Exporter, timeout time.Duration, name string, metrics ...string) {
+func compareGolden(t *testing.T, e *Watcher, timeout time.Duration, name string, metrics ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

@@ -99,7 +99,7 @@ func probeScopes() []string {
 // blackbox_exporter's multi-target pattern does. Each request gets a fresh
 // registry; the cache and the shared fetches are the exporter's, so a probe
 // of an operation /metrics also watches costs Graph nothing more.
-func (e *Exporter) ProbeHandler(logger log.Logger) http.Handler {
+func (e *Watcher) ProbeHandler(logger log.Logger) http.Handler {
 	errLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := e.st.Load()
@@ -116,7 +116,7 @@ func (e *Exporter) ProbeHandler(logger log.Logger) http.Handler {
 
 // probe collects one operation.
 type probe struct {
-	e   *Exporter
+	e   *Watcher
 	st  *state
 	t   Target
 	ctx context.Context
@@ -144,7 +144,7 @@ const MaxProbed = 1000
 // sweepProbes drops, at most once a minute, the cache entries of probed
 // operations nobody asked for since twice the terminal TTL: /probe must not
 // grow the cache without bound.
-func (e *Exporter) sweepProbes() {
+func (e *Watcher) sweepProbes() {
 	now := e.now()
 	last := e.lastSweep.Load()
 	if now.UnixNano()-last < int64(time.Minute) || !e.lastSweep.CompareAndSwap(last, now.UnixNano()) {

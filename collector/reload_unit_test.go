@@ -62,7 +62,7 @@ func TestReloadToAnotherDirectoryMissesTheCache(t *testing.T) {
 		return cfg
 	}
 	var (
-		e        *Exporter
+		e        *Watcher
 		oldKey   string
 		reloaded = make(chan struct{})
 	)
@@ -104,5 +104,30 @@ func TestReloadToAnotherDirectoryMissesTheCache(t *testing.T) {
 	compareGolden(t, e, 5*time.Second, "reload-to-another-directory", "msgraph_lro_status")
 	if got := tnB.RequestsFor(importPath); got != 1 {
 		t.Errorf("the new directory was asked %d times, want 1", got)
+	}
+}
+
+// The cache is keyed by the tenant's identity: a reload that keeps it
+// keeps the cached answers, whatever client it brings; one that changes it
+// misses the cache.
+func TestCacheKeyedByTenantIdentity(t *testing.T) {
+	ref := importRef("imp-1")
+	targets := []Target{{Tenant: "contoso", Ref: ref, Source: SourceConfig}}
+	swap := func(e *Watcher, identity string) *fakeGraph {
+		f := newFake()
+		f.set(ref, running("imp-1"))
+		e.Swap(Snapshot{Targets: targets, Tenants: map[string]Tenant{"contoso": {Fetcher: f, Identity: identity}}})
+		return f
+	}
+	e := New(log.NewNopLogger(), func() time.Time { return fakeNow })
+	defer e.Close()
+	first := swap(e, "directory-a")
+	compareGolden(t, e, 5*time.Second, "one-up", "msgraph_lro_up")
+	same := swap(e, "directory-a") // a new client for the same directory
+	compareGolden(t, e, 5*time.Second, "one-up", "msgraph_lro_up")
+	other := swap(e, "directory-b")
+	compareGolden(t, e, 5*time.Second, "one-up", "msgraph_lro_up")
+	if a, s, o := first.getsOf(ref), same.getsOf(ref), other.getsOf(ref); a != 1 || s != 0 || o != 1 {
+		t.Errorf("asked directory a %d times, its new client %d, directory b %d; want 1, 0, 1", a, s, o)
 	}
 }

@@ -193,7 +193,7 @@ func TestSoakWithFaults(t *testing.T) {
 	metrics := graph.NewMetrics()
 	logs := &secretScan{secret: tn.ClientSecret}
 	logger := log.NewLogfmtLogger(log.NewSyncWriter(logs))
-	apply := func(e *collector.Exporter, cfg *config.Config) {
+	apply := func(e *collector.Watcher, cfg *config.Config) {
 		cs, err := clients.New(cfg, tn.HTTPClient(), metrics, logger)
 		if err != nil {
 			t.Fatal(err)

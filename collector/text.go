@@ -333,7 +333,7 @@ func textFormat(r *http.Request) (expfmt.Format, bool) {
 // serveText answers a scrape in the text format with the streaming writer;
 // it answers false, having written nothing, if the state cannot be
 // streamed.
-func (e *Exporter) serveText(w http.ResponseWriter, r *http.Request, format expfmt.Format, errLog promhttp.Logger, static prometheus.Gatherer, deadline time.Duration) bool {
+func (e *Watcher) serveText(w http.ResponseWriter, r *http.Request, format expfmt.Format, errLog promhttp.Logger, static prometheus.Gatherer, deadline time.Duration) bool {
 	st := e.st.Load()
 	if !st.text.ok {
 		return false

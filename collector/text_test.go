@@ -23,12 +23,12 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
 
-// untidyExporter watches operations whose labels and answers are what real
+// untidyWatcher watches operations whose labels and answers are what real
 // Graph data can be: quotes, backslashes, newlines and UTF-8 in label
 // values, the same id in two tenants, static labels that sort before and
 // after the fixed ones, answers with and without the optional series, a 404
 // left out, an error.
-func untidyExporter(t *testing.T) *Exporter {
+func untidyWatcher(t *testing.T) *Watcher {
 	t.Helper()
 	a, b := newFake(), newFake()
 	withAll := func(id string) *graph.Operation {
@@ -110,7 +110,7 @@ func (f collectFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
 // The two encoders of the operation series write the same bytes for the
 // same samples, whatever the labels and values.
 func TestEncodersAgree(t *testing.T) {
-	e := untidyExporter(t)
+	e := untidyWatcher(t)
 	st := e.st.Load()
 	res := e.fetch(context.Background(), st, st.targets, nil)
 	vals := make([]samples, len(st.targets))
@@ -181,7 +181,7 @@ var durationLine = regexp.MustCompile(`(?m)^msgraph_lro_scrape_duration_seconds 
 // protobuf answer of client_golang written as text, static metrics
 // included; gzip is gzip; promtool finds nothing wrong with either.
 func TestHandlerTextMatchesProtobuf(t *testing.T) {
-	e := untidyExporter(t)
+	e := untidyWatcher(t)
 	static := prometheus.NewRegistry()
 	static.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "msgraph_lro_exporter_build_info", Help: "Build."}, func() float64 { return 1 }),
 		prometheus.NewCounter(prometheus.CounterOpts{Name: "msgraph_lro_graph_requests_total", Help: "Requests."}),

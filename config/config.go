@@ -69,17 +69,18 @@ var DefaultGlobal = Global{
 // CredentialKind says how a tenant authenticates to the identity platform.
 type CredentialKind string
 
-// The credential kinds. Exactly one is chosen per tenant.
+// The credential kinds, graph's names for them (one list: the Graph
+// client is built from this kind). Exactly one is chosen per tenant.
 const (
 	// CredentialClientSecret is client_secret or client_secret_file.
-	CredentialClientSecret CredentialKind = "client_secret"
+	CredentialClientSecret CredentialKind = graph.CredentialClientSecret
 	// CredentialClientCertificate is client_certificate_file.
-	CredentialClientCertificate CredentialKind = "client_certificate"
+	CredentialClientCertificate CredentialKind = graph.CredentialClientCertificate
 	// CredentialFederatedToken is federated_token_file, or workload identity
 	// through AZURE_FEDERATED_TOKEN_FILE.
-	CredentialFederatedToken CredentialKind = "federated_token"
+	CredentialFederatedToken CredentialKind = graph.CredentialFederatedToken
 	// CredentialManagedIdentity is managed_identity.
-	CredentialManagedIdentity CredentialKind = "managed_identity"
+	CredentialManagedIdentity CredentialKind = graph.CredentialManagedIdentity
 )
 
 // Tenant is one Entra ID tenant and the application that reads its

@@ -147,7 +147,10 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-discovery-label-reserved.yml":      `testdata/invalid-discovery-label-reserved.yml:9: discovery[0] "industryData": labels: "operation_id" is a label the exporter sets itself`,
 		"invalid-discovery-duplicate.yml":           `testdata/invalid-discovery-duplicate.yml:10: discovery[1] "roleManagementAlerts": scope: duplicate of discovery[0] (line 7)`,
 		"invalid-op-duplicate-series.yml":           `testdata/invalid-op-duplicate-series.yml:11: operations[1] "https://graph.microsoft.com/beta/external/industryData/operations/d194fa3e?aadgdc=x": url: same series as operations[0] (line 7): the same tenant, scope, id, name and labels`,
-		"invalid-op-duplicate.yml":                  `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
+		// An empty label is no label (as in Prometheus): these two would
+		// be one series.
+		"invalid-op-duplicate-series-empty-label.yml": `testdata/invalid-op-duplicate-series-empty-label.yml:12: operations[1] "https://graph.microsoft.com/beta/external/industryData/operations/d194fa3e?aadgdc=x": url: same series as operations[0] (line 7): the same tenant, scope, id, name and labels`,
+		"invalid-op-duplicate.yml":                    `testdata/invalid-op-duplicate.yml:11: operations[1] "https://graph.microsoft.com/beta/identityGovernance/roleManagementAlerts/operations/refresh:X": url: duplicate of operations[0] (line 7)`,
 
 		// delegated sign-in
 		"invalid-delegated-cache-dir-missing.yml":      `testdata/invalid-delegated-cache-dir-missing.yml:7: tenants[0] "contoso": delegated.token_cache_file: the directory of testdata/no-such-dir/cache.json does not exist`,

@@ -36,6 +36,11 @@ const (
 // order errors list them.
 var credentialKeys = []string{"client_secret", "client_secret_file", "client_certificate_file", "federated_token_file", "managed_identity"}
 
+// IsReservedLabel says whether name is a label the exporter sets itself
+// on an operation's series, which static labels may not take; the
+// collector's tests check that it names every one the collector sets.
+func IsReservedLabel(name string) bool { return reservedLabels[name] }
+
 // reservedLabels are the label names the exporter itself sets.
 var reservedLabels = map[string]bool{
 	"tenant": true, "scope": true, "operation_id": true, "name": true, "status": true,
@@ -151,12 +156,16 @@ func (v *validator) validate() error {
 }
 
 // seriesID is what names an operation's series: tenant, scope, id, name
-// and static labels.
+// and static labels. A label with an empty value is no label, in
+// Prometheus and in the collector (which gives every operation every
+// label name, empty where it has none).
 func seriesID(o *Operation) string {
 	parts := []string{o.Tenant, o.Ref.Scope, o.Ref.ID, o.Name}
 	names := make([]string, 0, len(o.Labels))
-	for k := range o.Labels {
-		names = append(names, k)
+	for k, v := range o.Labels {
+		if v != "" {
+			names = append(names, k)
+		}
 	}
 	sort.Strings(names)
 	for _, k := range names {

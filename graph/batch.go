@@ -124,7 +124,8 @@ func (t *errorTally) log(c *Client, operations int) {
 	if t.loud {
 		lvl = level.Warn
 	}
-	lvl(c.logger).Log("msg", "graph answered operations with errors", "operations", operations, "errors", t.summary())
+	sum := t.summary()
+	c.logRepeated(lvl, "operations "+sum, "msg", "graph answered operations with errors", "operations", operations, "errors", sum)
 }
 
 // summary is the statuses as "3×403 17×404", the form a $batch's line has.
@@ -177,6 +178,19 @@ func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each
 			each(f.i, nil, f.err)
 		}
 	}
+}
+
+// retryWait is the retry rule of a $batch, for its inner answers and for
+// the batch as a whole alike: a 429, a 424 or a 5xx is worth another try,
+// after its Retry-After, else after defaultInnerRetry.
+func retryWait(gerr *Error) (time.Duration, bool) {
+	if s := gerr.StatusCode; s != http.StatusTooManyRequests && s != http.StatusFailedDependency && s < 500 {
+		return 0, false
+	}
+	if gerr.HasRetryAfter {
+		return gerr.RetryAfter, true
+	}
+	return defaultInnerRetry, true
 }
 
 // failure is an inner answer worth another try.
@@ -251,10 +265,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		// retried after the longest wait, not turned into 20 GETs (which
 		// would multiply the load on a Graph already failing).
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
-		w := defaultInnerRetry
-		if gerr.HasRetryAfter {
-			w = gerr.RetryAfter
-		}
+		w, _ := retryWait(gerr)
 		for _, it := range kept {
 			failed = append(failed, failure{sent[it.ID], w, gerr})
 		}
@@ -273,7 +284,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		return nil
 	}
 	if err != nil {
-		level.Warn(c.logger).Log("msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
+		c.logRepeated(level.Warn, "refused $batch", "msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
 		var wg sync.WaitGroup
 		for _, it := range kept {
 			i := sent[it.ID]
@@ -291,23 +302,18 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 	answered := make(map[string]bool, len(kept))
 	// Inner errors are logged once for the batch, with their statuses;
 	// each at debug.
-	statuses := map[int]int{}
-	loud := false
+	tally := &errorTally{statuses: map[int]int{}}
 	defer func() {
-		if len(statuses) == 0 {
+		if len(tally.statuses) == 0 {
 			return
 		}
-		var parts []string
-		for st, n := range statuses {
-			parts = append(parts, fmt.Sprintf("%d×%d", n, st))
-		}
-		sort.Strings(parts)
 		lvl := level.Info
-		if loud {
+		if tally.loud {
 			lvl = level.Warn
 		}
-		lvl(c.logger).Log("msg", "graph answered operations of a $batch with errors", "operations", len(kept),
-			"errors", strings.Join(parts, " "), "client_request_id", a.crid)
+		sum := tally.summary()
+		c.logRepeated(lvl, "batch "+sum, "msg", "graph answered operations of a $batch with errors", "operations", len(kept),
+			"errors", sum, "client_request_id", a.crid)
 	}()
 	for _, r := range a.responses {
 		// Each answer once: it must never reach an operation twice.
@@ -324,7 +330,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		b := innerBody(r.Body)
 		if r.Status == http.StatusOK {
-			op, err := DecodeOperationOf(refs[i].Scope, b)
+			op, err := c.decode(refs[i], refs[i].URLPath(), b)
 			each(i, op, err)
 			continue
 		}
@@ -333,13 +339,8 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 			h.Set(k, v)
 		}
 		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
-		statuses[r.Status]++
-		loud = loud || !gerr.NotFound() && !gerr.Throttled()
-		if r.Status == http.StatusTooManyRequests || r.Status == http.StatusFailedDependency || r.Status >= 500 {
-			w := defaultInnerRetry
-			if gerr.HasRetryAfter {
-				w = gerr.RetryAfter
-			}
+		tally.add(gerr)
+		if w, ok := retryWait(gerr); ok {
 			failed = append(failed, failure{i, w, gerr})
 			continue
 		}

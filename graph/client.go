@@ -57,6 +57,7 @@ type Client struct {
 	timeout  time.Duration
 	metrics  *Metrics
 	logger   log.Logger
+	repeats  repeatLimit // Graph's errors, logged once per failLogEvery
 	ua       string
 	batch    bool
 	now      func() time.Time
@@ -278,7 +279,21 @@ func (c *Client) getOperation(ctx context.Context, ref OperationRef, quiet bool)
 	if err != nil {
 		return nil, err
 	}
-	return DecodeOperationOf(ref.Scope, body)
+	return c.decode(ref, u.Path, body)
+}
+
+// decode reads an operation from Graph's 200 answer. An answer it cannot
+// read is logged once per interval for the tenant and scope (with the
+// path of the first and the count of those held back), and its error says
+// so, for the caller to log per operation at debug.
+func (c *Client) decode(ref OperationRef, path string, body []byte) (*Operation, error) {
+	op, err := DecodeOperationOf(ref.Scope, body)
+	if err != nil {
+		c.logRepeated(level.Warn, "unreadable "+ref.Scope, "msg", "graph's answer for an operation cannot be read; the operation shows up 0",
+			"scope", ref.Scope, "path", path, "err", err)
+		return nil, &AnswerError{err: err}
+	}
+	return op, nil
 }
 
 // get sends one GET to Graph and returns the body of a 200; quiet as for
@@ -369,7 +384,16 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	if err != nil {
 		c.metrics.Requests.WithLabelValues(c.tenant, "error").Inc()
 		// url.Error quotes the URL, which holds nothing secret.
-		return answer{}, fmt.Errorf("graph request failed (client-request-id %s): %w", crid, err)
+		rerr := &RequestError{err: fmt.Errorf("graph request failed (client-request-id %s): %w", crid, err)}
+		if ctx.Err() != nil {
+			// The caller gave up (a scrape's deadline): not Graph's failure.
+			level.Debug(c.logger).Log("msg", "graph request abandoned", "err", rerr)
+		} else {
+			// One line per interval for the tenant's host, not one per
+			// operation and scrape: the operations log it at debug.
+			c.logRepeated(level.Warn, "request failed "+u.Host, "msg", "graph request failed; no answer came", "err", rerr)
+		}
+		return answer{}, rerr
 	}
 	defer resp.Body.Close()
 	c.metrics.Requests.WithLabelValues(c.tenant, strconv.Itoa(resp.StatusCode)).Inc()
@@ -412,16 +436,33 @@ func (c *Client) answerErrorAt(path string, status int, h http.Header, body []by
 			c.holdTenant(gerr, "x-ms-throttle-scope "+scope)
 		}
 	}
+	kv := []any{"msg", "graph answered with an error", "path", path, "status", status,
+		"code", gerr.Code, "request_id", gerr.RequestID, "client_request_id", crid}
+	if inner {
+		level.Debug(c.logger).Log(kv...)
+		return gerr
+	}
 	lvl := level.Warn
 	if gerr.NotFound() || gerr.Throttled() {
 		lvl = level.Info
 	}
-	if inner {
-		lvl = level.Debug
-	}
-	lvl(c.logger).Log("msg", "graph answered with an error", "path", path, "status", status,
-		"code", gerr.Code, "request_id", gerr.RequestID, "client_request_id", crid)
+	c.logRepeated(lvl, fmt.Sprintf("answer %s %d %s", path, status, gerr.Code), kv...)
 	return gerr
+}
+
+// logRepeated logs keyvals at lvl unless the line key names was logged
+// within failLogEvery; then it is held back, and the next one says how
+// many were. Graph errors that last (a permission removed, a 5xx outage)
+// cost a line per interval, not one per scrape.
+func (c *Client) logRepeated(lvl func(log.Logger) log.Logger, key string, keyvals ...any) {
+	ok, held := c.repeats.allow(key, c.now())
+	if !ok {
+		return
+	}
+	if held > 0 {
+		keyvals = append(keyvals, "repeated_since_last_log", held)
+	}
+	lvl(c.logger).Log(keyvals...)
 }
 
 // newUUID returns a random (version 4) UUID for client-request-id.

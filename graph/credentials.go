@@ -364,5 +364,7 @@ func (e *TokenError) Error() string { return "token: " + e.msg }
 func Logged(err error) bool {
 	var gerr *Error
 	var terr *TokenError
-	return errors.As(err, &gerr) || errors.As(err, &terr) && terr.logged
+	var rerr *RequestError
+	var aerr *AnswerError
+	return errors.As(err, &gerr) || errors.As(err, &rerr) || errors.As(err, &aerr) || errors.As(err, &terr) && terr.logged
 }

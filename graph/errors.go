@@ -107,3 +107,19 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// RequestError is a request to Graph that got no answer (DNS, connect,
+// TLS, a reset, a timeout). The client logged it, once per interval for
+// its host.
+type RequestError struct{ err error }
+
+func (e *RequestError) Error() string { return e.err.Error() }
+func (e *RequestError) Unwrap() error { return e.err }
+
+// AnswerError is a 200 answer that holds no readable operation (not JSON,
+// empty, no status). The client logged it, once per interval for the
+// tenant and scope.
+type AnswerError struct{ err error }
+
+func (e *AnswerError) Error() string { return e.err.Error() }
+func (e *AnswerError) Unwrap() error { return e.err }

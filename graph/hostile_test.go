@@ -3,10 +3,12 @@ package graph_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,9 +254,12 @@ func TestBatchErrorsLoggedOnce(t *testing.T) {
 			m := graph.NewMetrics()
 			var logs syncBuf
 			ts := secretSource(t, tn, m, tn.ClientSecret)
+			var clock atomic.Int64 // seconds past now0
+			now0 := time.Now()
 			c, err := graph.NewClient(graph.ClientOptions{
 				Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
 				MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Logger: log.NewLogfmtLogger(&logs),
+				Now: func() time.Time { return now0.Add(time.Duration(clock.Load()) * time.Second) },
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -282,6 +287,24 @@ func TestBatchErrorsLoggedOnce(t *testing.T) {
 			if debug != 20 {
 				t.Errorf("%d operations' errors at debug, want 20", debug)
 			}
+
+			// The same failure at the next scrapes is held back for 5
+			// minutes; then one line says how many were.
+			for range 3 {
+				clock.Add(60)
+				getAll(t, c, refs)
+			}
+			clock.Add(120) // 5 minutes after the first line
+			getAll(t, c, refs)
+			warn = warn[:0]
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "level=warn") {
+					warn = append(warn, l)
+				}
+			}
+			if len(warn) != 2 || !strings.Contains(warn[1], "errors=20×403") || !strings.Contains(warn[1], "repeated_since_last_log=3") {
+				t.Errorf("want a second warn line after 5 minutes with repeated_since_last_log=3, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+			}
 		})
 	}
 }
@@ -301,4 +324,90 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A Graph host that answers nothing (here a closed port; in production
+// DNS, egress or a firewall) costs one warn line per interval for the
+// tenant, not one per operation and scrape, batched or not; each
+// operation's error says the client logged it, so the collector logs it
+// at debug.
+func TestUnreachableGraphLoggedOnce(t *testing.T) {
+	for _, batch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			m := graph.NewMetrics()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			closed := "https://" + ln.Addr().String()
+			ln.Close()
+			var logs syncBuf
+			c, err := graph.NewClient(graph.ClientOptions{
+				Tenant: "contoso", GraphEndpoint: closed, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
+				MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Logger: log.NewLogfmtLogger(&logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs := twenty(tn)
+			for range 3 {
+				for i, o := range getAll(t, c, refs) {
+					if o.err == nil || !graph.Logged(o.err) || !strings.Contains(o.err.Error(), "graph request failed (client-request-id ") {
+						t.Fatalf("operation %d: %v (logged %v)", i, o.err, graph.Logged(o.err))
+					}
+				}
+			}
+			var warn []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "level=warn") {
+					warn = append(warn, l)
+				}
+			}
+			if len(warn) != 1 || !strings.Contains(warn[0], `msg="graph request failed; no answer came"`) || !strings.Contains(warn[0], "connection refused") {
+				t.Errorf("want one warn line for 3 fetches of 20 operations, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+			}
+		})
+	}
+}
+
+// Answers of 200 that hold no operation (not JSON) for every operation of
+// a fetch: one warn line per interval for the tenant and scope, batched or
+// not; each operation's error says it was logged.
+func TestUnreadableAnswersLoggedOnce(t *testing.T) {
+	for _, batch := range []bool{true, false} {
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) {
+			tn := graphtest.NewTenant(t)
+			m := graph.NewMetrics()
+			var logs syncBuf
+			c, err := graph.NewClient(graph.ClientOptions{
+				Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
+				MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Logger: log.NewLogfmtLogger(&logs),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs := twenty(tn)
+			notJSON := "<html>Service Unavailable</html>"
+			for _, r := range refs {
+				tn.Inject(r.URLPath(), graphtest.Fault{Status: http.StatusOK, Body: &notJSON})
+			}
+			for range 3 {
+				for i, o := range getAll(t, c, refs) {
+					if o.err == nil || !graph.Logged(o.err) {
+						t.Fatalf("operation %d: %v (logged %v)", i, o.err, graph.Logged(o.err))
+					}
+				}
+			}
+			var warn []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "level=warn") {
+					warn = append(warn, l)
+				}
+			}
+			if len(warn) != 1 || !strings.Contains(warn[0], "cannot be read") || !strings.Contains(warn[0], "scope=industryData") {
+				t.Errorf("want one warn line for 3 fetches of 20 unreadable answers, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
+			}
+		})
+	}
 }
