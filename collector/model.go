@@ -118,11 +118,11 @@ func (s *samples) metrics(ch chan<- prometheus.Metric, d *descs, ls *labelSet) {
 		}
 		switch f {
 		case famStatus:
-			for i := range graph.Statuses {
-				add(d.status, ls.status[i], boolFloat(int(s.status) == i))
+			for i, pairs := range ls.statusPairsOf() {
+				add(d.status, pairs, boolFloat(int(s.status) == i))
 			}
 		case famInfo:
-			add(d.info, s.info.pairs, s.v[f])
+			add(d.info, s.info.pairsWith(ls.base), s.v[f])
 		default:
 			add(d.desc(f), ls.base, s.v[f])
 		}

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,17 +43,35 @@ func withPairs(base []*dto.LabelPair, extra ...*dto.LabelPair) []*dto.LabelPair 
 // labelSet is one target's label pairs, and the same labels rendered once
 // as exposition text for the streaming writer.
 type labelSet struct {
-	base   []*dto.LabelPair
-	status [][]*dto.LabelPair // in graph.Statuses order
-	info   atomic.Pointer[infoPairs]
-	text   string   // name="value" of every base pair, comma-separated, escaped
-	offs   []uint32 // where base pair k starts in text; offs[len(base)] = len(text)+1
+	base       []*dto.LabelPair
+	status     [][]*dto.LabelPair // in graph.Statuses order; see statusPairsOf
+	statusOnce sync.Once
+	info       atomic.Pointer[infoPairs]
+	text       string   // name="value" of every base pair, comma-separated, escaped
+	offs       []uint32 // where base pair k starts in text; offs[len(base)] = len(text)+1
 }
 
 type infoPairs struct {
 	values [5]string // resource_location, status_detail, type, error_code, raw_status
-	pairs  []*dto.LabelPair
 	text   [5]string // name="value" of each, in infoSorted order, escaped
+	once   sync.Once
+	pairs  []*dto.LabelPair // see pairsWith
+}
+
+// pairsWith returns the info pairs with the operation's base pairs: built
+// at the first scrape that goes through client_golang, since the streaming
+// text writer needs none.
+func (p *infoPairs) pairsWith(base []*dto.LabelPair) []*dto.LabelPair {
+	p.once.Do(func() {
+		var extra [5]*dto.LabelPair
+		for i, n := range infoNames {
+			if extra[i] = emptyPairs[i]; p.values[i] != "" {
+				extra[i] = labelPair(n, p.values[i])
+			}
+		}
+		p.pairs = withPairs(base, extra[:]...)
+	})
+	return p.pairs
 }
 
 // pairPool interns label pairs while a config is turned into targets: most
@@ -76,9 +95,6 @@ func newLabelSet(pool pairPool, names, values []string) *labelSet {
 		ls.base[i] = pool.get(names[i], values[i])
 	}
 	sort.Slice(ls.base, func(i, j int) bool { return ls.base[i].GetName() < ls.base[j].GetName() })
-	for _, s := range graph.Statuses {
-		ls.status = append(ls.status, withPairs(ls.base, statusPairs[s]))
-	}
 	var b []byte
 	ls.offs = make([]uint32, len(ls.base)+1)
 	for k, lp := range ls.base {
@@ -91,6 +107,18 @@ func newLabelSet(pool pairPool, names, values []string) *labelSet {
 	ls.offs[len(ls.base)] = uint32(len(b) + 1)
 	ls.text = string(b)
 	return ls
+}
+
+// statusPairsOf returns the msgraph_lro_status pairs, in graph.Statuses
+// order: built at the first scrape that goes through client_golang, since
+// the streaming text writer needs none.
+func (ls *labelSet) statusPairsOf() [][]*dto.LabelPair {
+	ls.statusOnce.Do(func() {
+		for _, s := range graph.Statuses {
+			ls.status = append(ls.status, withPairs(ls.base, statusPairs[s]))
+		}
+	})
+	return ls.status
 }
 
 // appendPair appends name="value", the value escaped as expfmt's text
@@ -134,6 +162,15 @@ var infoSorted = func() (o [5]int) {
 	return o
 }()
 
+// emptyText is the text of the info pairs with empty values, in
+// infoSorted order.
+var emptyText = func() (t [5]string) {
+	for j, i := range infoSorted {
+		t[j] = string(appendPair(nil, infoNames[i], ""))
+	}
+	return t
+}()
+
 // infoPairsFor returns the msgraph_lro_info pairs for these values, and
 // their text, rebuilt only when they change: the same values give the same
 // *infoPairs.
@@ -142,15 +179,11 @@ func (ls *labelSet) infoPairsFor(resourceLocation, statusDetail, typ, errorCode,
 	if p := ls.info.Load(); p != nil && p.values == v {
 		return p
 	}
-	var extra [5]*dto.LabelPair
-	for i, n := range infoNames {
-		if extra[i] = emptyPairs[i]; v[i] != "" {
-			extra[i] = labelPair(n, v[i])
-		}
-	}
-	p := &infoPairs{values: v, pairs: withPairs(ls.base, extra[:]...)}
+	p := &infoPairs{values: v}
 	for j, i := range infoSorted {
-		p.text[j] = string(appendPair(nil, infoNames[i], v[i]))
+		if p.text[j] = emptyText[j]; v[i] != "" {
+			p.text[j] = string(appendPair(nil, infoNames[i], v[i]))
+		}
 	}
 	ls.info.Store(p)
 	return p
