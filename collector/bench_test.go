@@ -189,7 +189,7 @@ func BenchmarkBaselineConstMetrics10000(b *testing.B) {
 	names := map[*prometheus.Desc][]string{
 		d.status:     append(append([]string{}, d.labelNames...), "status"),
 		d.info:       append(append([]string{}, d.labelNames...), "resource_location", "status_detail", "type", "error_code", "raw_status"),
-		d.operations: {"tenant", "source"}, d.scrapeDuration: nil, d.overLimit: nil,
+		d.operations: {"tenant", "source", "shard"}, d.scrapeDuration: nil, d.overLimit: nil,
 	}
 	for i, m := range p {
 		var out dto.Metric
