@@ -69,9 +69,9 @@ const MaxLabelValueLength = 256
 
 // target is a Target made ready for the scrape path.
 type target struct {
-	Target
-	key    string // cache and flight key
-	labels *labelSet
+	*Target        // shared with the snapshot or the discovery job: never changed
+	key     string // cache and flight key
+	labels  *labelSet
 }
 
 // Tenant is one tenant of a Snapshot.
@@ -196,9 +196,17 @@ func (e *Watcher) Swap(snap Snapshot) {
 // found, and swaps it in. Called with e.mu held.
 func (e *Watcher) rebuild() {
 	now := e.now()
-	targets := e.snap.Targets
+	// Pointers into the snapshot's targets and the jobs' findings, which
+	// nothing changes: a watched operation's Target exists once.
+	targets := make([]*Target, 0, len(e.snap.Targets))
+	for i := range e.snap.Targets {
+		targets = append(targets, &e.snap.Targets[i])
+	}
 	for _, j := range e.jobs {
-		targets = append(targets[:len(targets):len(targets)], j.targets(e.cache, e.snap.Tenants[j.Tenant].Identity, now)...)
+		found := j.targets(e.cache, e.snap.Tenants[j.Tenant].Identity, now)
+		for i := range found {
+			targets = append(targets, &found[i])
+		}
 	}
 	names := map[string]bool{}
 	for _, t := range targets {
@@ -243,7 +251,6 @@ func (e *Watcher) rebuild() {
 		}
 		keep[tt.key], series[id] = true, true
 		tt.labels = newLabelSet(pool, st.d.labelNames, values)
-		tt.Labels = nil // in tt.labels now; a map per operation adds up
 		st.targets = append(st.targets, tt)
 		counts[[2]string{t.Tenant, t.Source}]++
 	}
