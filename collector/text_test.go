@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -187,7 +188,7 @@ func TestHandlerTextMatchesProtobuf(t *testing.T) {
 		prometheus.NewCounter(prometheus.CounterOpts{Name: "msgraph_lro_graph_requests_total", Help: "Requests."}),
 		prometheus.NewCounter(prometheus.CounterOpts{Name: "a_first_total", Help: "Sorts first."}),
 		prometheus.NewCounter(prometheus.CounterOpts{Name: "zz_last_total", Help: "Sorts last."}))
-	h := e.Handler(static, nil)
+	h := e.Handler(static, log.NewNopLogger())
 	get := func(accept, encoding string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 		if accept != "" {
@@ -263,4 +264,75 @@ func TestHandlerTextMatchesProtobuf(t *testing.T) {
 			t.Errorf("promtool check metrics, %s: %v\n%s", name, err, out)
 		}
 	}
+}
+
+// Concurrent streamed scrapes share the state, the info order and the
+// scratch pool: each gets the whole page, the same as the others.
+func TestConcurrentTextScrapes(t *testing.T) {
+	e := untidyWatcher(t)
+	h := e.Handler(nil, log.NewNopLogger())
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return durationLine.ReplaceAllString(rec.Body.String(), "d")
+	}
+	want := scrape()
+	if !strings.Contains(want, `msgraph_lro_up{app="b",name="",operation_id="same\"id",scope="industryData",tenant="zeta",zone="eu"} 1`) {
+		t.Fatalf("first scrape lacks an operation:\n%s", want)
+	}
+	got := make(chan string, 20)
+	for range 4 {
+		go func() {
+			for range 5 {
+				got <- scrape()
+			}
+		}()
+	}
+	for range 20 {
+		if g := <-got; g != want {
+			t.Fatalf("a concurrent scrape differs:\n%s", lineDiffText(want, g))
+		}
+	}
+}
+
+// A label value that is not UTF-8 is client_golang's to refuse, as it
+// always has: such a state is served through promhttp, which leaves that
+// operation's series out and the others in.
+func TestNotUTF8GoesThroughClientGolang(t *testing.T) {
+	f := newFake()
+	f.set(importRef("good"), running("good"))
+	f.set(importRef("bad"), running("bad"))
+	e := New(nil, func() time.Time { return fakeNow })
+	e.Swap(Snapshot{Targets: []Target{
+		{Tenant: "contoso", Ref: importRef("good"), Name: "fine", Source: SourceConfig},
+		{Tenant: "contoso", Ref: importRef("bad"), Name: "bad\xff", Source: SourceConfig},
+	}, Tenants: map[string]Tenant{"contoso": {Fetcher: f}}})
+	if e.st.Load().text.ok {
+		t.Fatal("a state with a label value that is not UTF-8 would be streamed")
+	}
+	rec := httptest.NewRecorder()
+	e.Handler(nil, log.NewNopLogger()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, `msgraph_lro_up{name="fine",operation_id="good",scope="industryData",tenant="contoso"} 1`) ||
+		strings.Contains(body, `operation_id="bad"`) {
+		t.Errorf("GET /metrics: %d\n%s", rec.Code, body)
+	}
+}
+
+func lineDiffText(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			b.WriteString("- " + wl + "\n+ " + gl + "\n")
+		}
+	}
+	return b.String()
 }
