@@ -336,3 +336,17 @@ func lineDiffText(want, got string) string {
 	}
 	return b.String()
 }
+
+// The streaming writer merges the operation families with the gathered
+// ones by name: famMeta must be in name order, and each desc its family's.
+func TestFamiliesInNameOrder(t *testing.T) {
+	d := newDescs(nil)
+	for f := fam(0); f < numFams; f++ {
+		if f > 0 && famMeta[f-1].name >= famMeta[f].name {
+			t.Errorf("famMeta[%d] %s sorts before famMeta[%d] %s", f, famMeta[f].name, f-1, famMeta[f-1].name)
+		}
+		if desc := d.desc(f).String(); !strings.Contains(desc, `fqName: "`+famMeta[f].name+`"`) {
+			t.Errorf("desc(%d) is %s, want %s", f, desc, famMeta[f].name)
+		}
+	}
+}
