@@ -266,7 +266,7 @@ func (e *Watcher) rebuild() {
 		return a.tenant < b.tenant || (a.tenant == b.tenant && a.source < b.source)
 	})
 	st.knownKeys = keep
-	st.text = newTextOrder(st.targets, len(st.d.labelNames))
+	st.text = newTextOrder(st.targets)
 	e.st.Store(st)
 	e.prune(st)
 }

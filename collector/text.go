@@ -70,7 +70,7 @@ var (
 	}()
 )
 
-func newTextOrder(targets []target, nLabels int) *textOrder {
+func newTextOrder(targets []target) *textOrder {
 	o := &textOrder{ok: true}
 	if len(targets) == 0 {
 		return o
