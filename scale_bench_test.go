@@ -24,9 +24,12 @@ import (
 //   - cold_s: the first scrape, every operation fetched ($batch of 20,
 //     max_concurrency 4), beside limit_s = ⌈N/20⌉ / 4 × latency, the Graph
 //     window no exporter can beat;
-//   - warm_ms: the median of 5 scrapes answered from the cache, beside
-//     floor_ms, the median of 5 GETs of the same bytes served from a
-//     pre-built buffer over loopback HTTP;
+//   - warm_ms: the median of 5 scrapes answered from the cache, gzipped
+//     (Go's client asks for gzip, as Prometheus does) and read whole, and
+//     warm_identity_ms of 5 that ask for no compression and discard the
+//     body, beside floor_ms, the median of 5 GETs of the same bytes served
+//     uncompressed from a pre-built buffer over loopback HTTP, discarded
+//     the same way;
 //   - peak_rss_MiB: the exporter's peak resident set (VmHWM), no GOMEMLIMIT.
 //
 // BENCH_SCALE picks the cases (operations/latency, comma-separated; default
@@ -63,14 +66,15 @@ func BenchmarkScrapeAtScale(b *testing.B) {
 }
 
 type scaleFigures struct {
-	cold, warm, floor time.Duration
-	peakMiB           float64
+	cold, warm, warmIdentity, floor time.Duration
+	peakMiB                         float64
 }
 
 func report(b *testing.B, prefix string, m scaleFigures, limit float64) {
 	b.ReportMetric(m.cold.Seconds(), prefix+"cold_s")
 	b.ReportMetric(m.cold.Seconds()/limit, prefix+"cold/limit")
 	b.ReportMetric(float64(m.warm.Microseconds())/1000, prefix+"warm_ms")
+	b.ReportMetric(float64(m.warmIdentity.Microseconds())/1000, prefix+"warm_identity_ms")
 	b.ReportMetric(float64(m.floor.Microseconds())/1000, prefix+"floor_ms")
 	b.ReportMetric(m.peakMiB, prefix+"peak_rss_MiB")
 	if prefix == "" {
@@ -104,9 +108,9 @@ func measureScale(b *testing.B, bin string, tn *graphtest.Tenant, cfg string, n 
 	defer b.StartTimer()
 	x := startBinary(b, bin, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
 	var m scaleFigures
-	scrape := func(phase string) (time.Duration, string) {
+	scrape := func(phase string, hdr ...string) (time.Duration, string) {
 		t0 := time.Now()
-		code, body := x.get(b, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "300")
+		code, body := x.get(b, "/metrics", append([]string{"X-Prometheus-Scrape-Timeout-Seconds", "300"}, hdr...)...)
 		d := time.Since(t0)
 		if up := strings.Count(body, "\nmsgraph_lro_up{"); code != 200 || up != n || strings.Contains(body, "} 0\nmsgraph_lro_up") {
 			b.Fatalf("%s scrape of %s: %d, %d of %d operations", phase, bin, code, up, n)
@@ -121,9 +125,36 @@ func measureScale(b *testing.B, bin string, tn *graphtest.Tenant, cfg string, n 
 		warm, body = append(warm, d), s
 	}
 	m.warm = median(warm)
+	warm = warm[:0]
+	for range 5 {
+		warm = append(warm, discardGET(b, x.url+"/metrics"))
+	}
+	m.warmIdentity = median(warm)
 	_, m.peakMiB = procMiB(b, x.cmd.Process.Pid)
 	m.floor = floor(b, []byte(body))
 	return m
+}
+
+// discardGET times one GET of url without compression whose body the
+// client discards, as floor's GETs do.
+func discardGET(b *testing.B, url string) time.Duration {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "300")
+	t0 := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	return time.Since(t0)
 }
 
 // floor serves body from a pre-built buffer over loopback HTTP, as

@@ -16,7 +16,6 @@ import (
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
@@ -70,9 +69,9 @@ const MaxLabelValueLength = 256
 
 // target is a Target made ready for the scrape path.
 type target struct {
-	Target
-	key    string // cache and flight key
-	labels *labelSet
+	*Target        // shared with the snapshot or the discovery job: never changed
+	key     string // cache and flight key
+	labels  *labelSet
 }
 
 // Tenant is one tenant of a Snapshot.
@@ -106,6 +105,7 @@ type state struct {
 	jobs      []*job
 	knownKeys map[string]bool
 	shard     string // the shard label of msgraph_lro_operations
+	text      *textOrder
 }
 
 type opCount struct {
@@ -196,9 +196,17 @@ func (e *Watcher) Swap(snap Snapshot) {
 // found, and swaps it in. Called with e.mu held.
 func (e *Watcher) rebuild() {
 	now := e.now()
-	targets := e.snap.Targets
+	// Pointers into the snapshot's targets and the jobs' findings, which
+	// nothing changes: a watched operation's Target exists once.
+	targets := make([]*Target, 0, len(e.snap.Targets))
+	for i := range e.snap.Targets {
+		targets = append(targets, &e.snap.Targets[i])
+	}
 	for _, j := range e.jobs {
-		targets = append(targets[:len(targets):len(targets)], j.targets(e.cache, e.snap.Tenants[j.Tenant].Identity, now)...)
+		found := j.targets(e.cache, e.snap.Tenants[j.Tenant].Identity, now)
+		for i := range found {
+			targets = append(targets, &found[i])
+		}
 	}
 	names := map[string]bool{}
 	for _, t := range targets {
@@ -243,7 +251,6 @@ func (e *Watcher) rebuild() {
 		}
 		keep[tt.key], series[id] = true, true
 		tt.labels = newLabelSet(pool, st.d.labelNames, values)
-		tt.Labels = nil // in tt.labels now; a map per operation adds up
 		st.targets = append(st.targets, tt)
 		counts[[2]string{t.Tenant, t.Source}]++
 	}
@@ -259,6 +266,7 @@ func (e *Watcher) rebuild() {
 		return a.tenant < b.tenant || (a.tenant == b.tenant && a.source < b.source)
 	})
 	st.knownKeys = keep
+	st.text = newTextOrder(st.targets)
 	e.st.Store(st)
 	e.prune(st)
 }
@@ -286,15 +294,18 @@ type result struct {
 // new ones where Graph answered before ctx ended. Operations another scrape
 // is already fetching are waited for, not fetched again; the rest are
 // fetched per tenant in one call, which batches them.
-func (e *Watcher) fetch(ctx context.Context, st *state, targets []target) []result {
+func (e *Watcher) fetch(ctx context.Context, st *state, targets []target, res []result) []result {
 	now := e.now()
 	ttl, terminalTTL := st.settings.CacheTTL, st.settings.TerminalCacheTTL
-	res := make([]result, len(targets))
+	if cap(res) < len(targets) {
+		res = make([]result, len(targets))
+	}
+	res = res[:len(targets)]
 	var due []int // neither fresh nor held off: to fetch, or to wait for
 	for i := range targets {
 		t := &targets[i]
 		v := e.cache.get(t.key, now).view()
-		res[i].view = v
+		res[i] = result{view: v} // res may be a previous scrape's
 		switch {
 		case v.fresh(now, ttl, terminalTTL):
 			res[i].up = true
@@ -446,11 +457,17 @@ func (s *scrape) Describe(chan<- *prometheus.Desc) {}
 func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
 	st := s.e.st.Load()
-	res := s.e.fetch(s.ctx, st, st.targets)
+	res := s.e.fetch(s.ctx, st, st.targets, nil)
 	now := s.e.now()
 	for i := range st.targets {
 		s.e.emit(ch, &st.d, &st.targets[i], &res[i], now)
 	}
+	collectSelf(ch, st, start)
+}
+
+// collectSelf sends the exporter's own series of a scrape that started at
+// start: what it watches, its discovery jobs, how long the collection took.
+func collectSelf(ch chan<- prometheus.Metric, st *state, start time.Time) {
 	for _, c := range st.counts {
 		ch <- prometheus.MustNewConstMetric(st.d.operations, prometheus.GaugeValue, float64(c.n), c.tenant, c.source, st.shard)
 	}
@@ -463,42 +480,8 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 
 // emit sends one operation's series.
 func (e *Watcher) emit(ch chan<- prometheus.Metric, d *descs, t *target, r *result, now time.Time) {
-	if t.OmitNotFound && isNotFound(r.err) {
-		return
-	}
-	// Appended, usually in one allocation: a sample already sent keeps
-	// its place in the array it was sent from when append moves on.
-	buf := make([]sample, 0, usualSamples)
-	ls := t.labels
-	add := func(desc *prometheus.Desc, labels []*dto.LabelPair, v float64) {
-		buf = append(buf, sample{desc: desc, labels: labels, value: v})
-		ch <- &buf[len(buf)-1]
-	}
-	add(d.up, ls.base, boolFloat(r.up))
-	op := r.op
-	if op == nil {
-		return
-	}
-	for i, s := range graph.Statuses {
-		add(d.status, ls.status[i], boolFloat(op.Status == s))
-	}
-	if !op.CreatedDateTime.IsZero() {
-		add(d.created, ls.base, unixSeconds(op.CreatedDateTime))
-		add(d.age, ls.base, ageSeconds(now, op.CreatedDateTime))
-	}
-	if !op.LastActionDateTime.IsZero() {
-		add(d.lastAction, ls.base, unixSeconds(op.LastActionDateTime))
-		add(d.lastActionAge, ls.base, ageSeconds(now, op.LastActionDateTime))
-	}
-	if op.HasPercentage {
-		add(d.completion, ls.base, op.PercentageComplete/100)
-	}
-	if op.HasValidation {
-		add(d.validationErrors, ls.base, float64(op.ValidationErrors))
-		add(d.validationWarnings, ls.base, float64(op.ValidationWarnings))
-	}
-	add(d.info, ls.infoFor(clip(op.ResourceLocation), clip(op.StatusDetail), clip(op.Type), clip(op.ErrorCode), clip(op.RawStatus)), 1)
-	add(d.lastSuccess, ls.base, unixSeconds(r.fetched))
+	s := samplesOf(t, r, now)
+	s.metrics(ch, d, t.labels)
 }
 
 func isNotFound(err error) bool {

@@ -39,10 +39,14 @@ func ScrapeTimeout(r *http.Request) time.Duration {
 
 // Handler serves /metrics: the exporter's operations, collected under the
 // scrape's deadline, together with whatever static holds (Graph and token
-// counters, build info, Go runtime).
+// counters, build info, Go runtime). In the text format the operation
+// series are streamed (text.go); in protobuf, through client_golang.
 func (e *Watcher) Handler(static prometheus.Gatherer, logger log.Logger) http.Handler {
 	errLog := promhttpLogger{logger}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f, ok := textFormat(r); ok && e.serveText(w, r, f, errLog, static, ScrapeDeadline(ScrapeTimeout(r))) {
+			return
+		}
 		serveScrape(w, r, errLog, e.Collector, static)
 	})
 }

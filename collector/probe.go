@@ -126,9 +126,9 @@ func (p *probe) Describe(chan<- *prometheus.Desc) {}
 
 func (p *probe) Collect(ch chan<- prometheus.Metric) {
 	start := time.Now()
-	tt := target{Target: p.t, key: targetKey(p.st.tenants[p.t.Tenant].Identity, p.t.Tenant, p.t.Ref)}
+	tt := target{Target: &p.t, key: targetKey(p.st.tenants[p.t.Tenant].Identity, p.t.Tenant, p.t.Ref)}
 	tt.labels = newLabelSet(pairPool{}, probeDescs.labelNames, []string{p.t.Tenant, p.t.Ref.Scope, p.t.Ref.ID, ""})
-	res := p.e.fetch(p.ctx, p.st, []target{tt})
+	res := p.e.fetch(p.ctx, p.st, []target{tt}, nil)
 	p.e.emit(ch, &probeDescs, &tt, &res[0], p.e.now())
 	ch <- prometheus.MustNewConstMetric(probeSuccess, prometheus.GaugeValue, boolFloat(res[0].up))
 	ch <- prometheus.MustNewConstMetric(probeDuration, prometheus.GaugeValue, time.Since(start).Seconds())
