@@ -7,9 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
-	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
 var vm = regexp.MustCompile(`(?m)^(VmRSS|VmHWM):\s+(\d+) kB$`)
@@ -37,18 +34,7 @@ func procMiB(b *testing.B, pid int) (rss, peak float64) {
 // cold and a warm scrape. Target: at most 64 MiB.
 func BenchmarkResidentMemory10000(b *testing.B) {
 	const n = 10000
-	tn := graphtest.NewTenant(b)
-	var ops strings.Builder
-	for i := 0; i < n; i++ {
-		id := fmt.Sprintf("%08d-18c9-47a1-0fb1-08dad8e7a876", i)
-		tn.SetOperation(graph.OperationRef{Scope: graph.ScopeIndustryData, ID: id}.URLPath(), map[string]any{
-			"id": id, "status": "running", "statusDetail": "", "resourceLocation": "",
-			"createdDateTime": "2023-06-09T22:50:41.5414467Z", "lastActionDateTime": "2023-06-09T22:52:09.0296021Z"})
-		fmt.Fprintf(&ops, "  - {tenant: contoso, scope: industryData, id: %s, name: import-%d, labels: {team: t%d}}\n", id, i, i%10)
-	}
-	dir := b.TempDir()
-	secret := writeFile(b, dir, "secret", tn.ClientSecret, 0o600)
-	cfg := writeFile(b, dir, "msgraph_lro.yml", "global:\n  cache_ttl: 1h\n"+tenantConfig(tn, secret, ops.String()), 0o644)
+	tn, cfg := scaleTenant(b, n, 0)
 	var rss, peak float64
 	for i := 0; i < b.N; i++ {
 		// BENCH_EXPORTER_ENV passes one more variable to the exporter, e.g.
