@@ -356,15 +356,3 @@ type TokenError struct {
 }
 
 func (e *TokenError) Error() string { return "token: " + e.msg }
-
-// Logged reports whether this package has logged err already, with what
-// the reader needs (a Graph error with its request ids, a delegated
-// sign-in failure with the command that mends it), so that whoever gets it
-// per operation need log it only at debug level.
-func Logged(err error) bool {
-	var gerr *Error
-	var terr *TokenError
-	var rerr *RequestError
-	var aerr *AnswerError
-	return errors.As(err, &gerr) || errors.As(err, &rerr) || errors.As(err, &aerr) || errors.As(err, &terr) && terr.logged
-}

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -123,3 +124,16 @@ type AnswerError struct{ err error }
 
 func (e *AnswerError) Error() string { return e.err.Error() }
 func (e *AnswerError) Unwrap() error { return e.err }
+
+// Logged reports whether this package has logged err already, with what
+// the reader needs (a Graph error with its request ids, a request that got
+// no answer, an unreadable answer, a delegated
+// sign-in failure with the command that mends it), so that whoever gets it
+// per operation need log it only at debug level.
+func Logged(err error) bool {
+	var gerr *Error
+	var terr *TokenError
+	var rerr *RequestError
+	var aerr *AnswerError
+	return errors.As(err, &gerr) || errors.As(err, &rerr) || errors.As(err, &aerr) || errors.As(err, &terr) && terr.logged
+}

@@ -3,9 +3,11 @@ package graphtest
 import (
 	"bufio"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -79,7 +81,7 @@ func (t *Tenant) serveWorldwide(w http.ResponseWriter, r *http.Request) {
 	host := strings.ToLower(ae.Host)
 	aliases := worldwideAliases
 	switch {
-	case contains(worldwideAliases, host):
+	case slices.Contains(worldwideAliases, host):
 	case known && "https://"+host == t.authorityHost:
 		aliases = []string{host}
 	default:
@@ -95,15 +97,6 @@ func (t *Tenant) serveWorldwide(w http.ResponseWriter, r *http.Request) {
 			"aliases":           aliases,
 		}},
 	})
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // WorldwideProxy returns the URL of an HTTP proxy, for HTTPS_PROXY in a
@@ -130,11 +123,7 @@ func (t *Tenant) WorldwideProxy() string {
 func (t *Tenant) ProxyConnects() map[string]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]int, len(t.proxyConnects))
-	for k, v := range t.proxyConnects {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(t.proxyConnects)
 }
 
 func (t *Tenant) serveProxy(ln net.Listener) {
