@@ -6,9 +6,9 @@ import (
 )
 
 // repeatLimit lets a log line that says the same thing again through once
-// per failLogEvery, as the token sources do: a failure that lasts hours
-// costs a line per interval, with the count of those held back, not a
-// line per scrape.
+// per failLogEvery, for the token sources' failures and the Graph client's
+// alike: a failure that lasts hours costs a line per interval, with the
+// count of those held back, not a line per scrape.
 type repeatLimit struct {
 	mu   sync.Mutex
 	seen map[string]*repeated

@@ -41,12 +41,10 @@ const failLogEvery = 5 * time.Minute
 type failMemo struct {
 	now func() time.Time
 
-	failure  error     // the remembered failure
-	until    time.Time // when it may be tried again
-	streak   int       // failures in a row
-	lastLog  time.Time
-	lastMsg  string // the failure logged at lastLog
-	repeated int    // failures not logged since lastLog
+	failure error       // the remembered failure
+	until   time.Time   // when it may be tried again
+	streak  int         // failures in a row
+	logs    repeatLimit // the failures logged, by their text
 }
 
 func (m *failMemo) clock() time.Time {
@@ -75,19 +73,13 @@ func (m *failMemo) remember(err error, d time.Duration) (logNow bool, repeated i
 	now := m.clock()
 	m.failure, m.until = err, now.Add(d)
 	m.streak++
-	if msg := err.Error(); msg == m.lastMsg && now.Sub(m.lastLog) < failLogEvery {
-		m.repeated++
-		return false, 0
-	}
-	repeated = m.repeated
-	m.lastLog, m.lastMsg, m.repeated = now, err.Error(), 0
-	return true, repeated
+	return m.logs.allow(err.Error(), now)
 }
 
 // recovered forgets the failure; it says whether there was one.
 func (m *failMemo) recovered() bool {
 	was := m.failure != nil
-	m.failure, m.lastMsg, m.streak, m.repeated = nil, "", 0, 0
+	m.failure, m.streak, m.logs = nil, 0, repeatLimit{}
 	return was
 }
 
