@@ -331,6 +331,7 @@ func newReloader(load func() (*config.Config, error), exp *collector.Watcher, hc
 func (r *reloader) reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer lowPeak()()
 	err := r.apply()
 	if err != nil {
 		r.success.Set(0)
@@ -343,6 +344,28 @@ func (r *reloader) reload() error {
 	r.success.Set(1)
 	r.successTime.Set(float64(r.now().UnixNano()) / 1e9) // as SetToCurrentTime, on r's clock
 	return nil
+}
+
+// loadGCPercent is the GC target while a configuration loads.
+const loadGCPercent = 20
+
+// lowPeak collects garbage more often until the function it returns is
+// called, then gives the heap's free pages back to the OS. A load's garbage
+// is yaml's node tree of the whole file, about 2 KiB an operation and dead
+// once the collector has its snapshot: collected as it grows, the heap
+// peaks near what is live rather than twice it (GOGC=100), which is what
+// sets the resident set of a large config. A lower GOGC of the user's own
+// (or GOGC=off) is left alone.
+func lowPeak() (restore func()) {
+	old := debug.SetGCPercent(loadGCPercent)
+	if old >= 0 && old < loadGCPercent || old < 0 {
+		debug.SetGCPercent(old)
+		return func() {}
+	}
+	return func() {
+		debug.SetGCPercent(old)
+		debug.FreeOSMemory()
+	}
 }
 
 func (r *reloader) apply() error {

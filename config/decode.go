@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -283,8 +284,13 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, f fields, where, prefix
 	return nil
 }
 
-// structFields maps the yaml key of each decodable field of t to its index.
+// structFields maps the yaml key of each decodable field of t to its index,
+// worked out once per type: a file of 50,000 operations decodes 100,000
+// structs.
 func structFields(t reflect.Type) map[string]int {
+	if m, ok := fieldIndex.Load(t); ok {
+		return m.(map[string]int)
+	}
 	m := map[string]int{}
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -294,8 +300,12 @@ func structFields(t reflect.Type) map[string]int {
 		}
 		m[name] = i
 	}
+	fieldIndex.Store(t, m)
 	return m
 }
+
+// fieldIndex holds structFields' answers by type.
+var fieldIndex sync.Map
 
 type pair struct{ key, value *yaml.Node }
 
