@@ -19,13 +19,8 @@ import (
 // takes (custom ones need a path, which /probe never takes).
 func probeExamples(cfg *config.Config) []web.LandingLinks {
 	var links []web.LandingLinks
-	seen := map[string]bool{}
-	for _, op := range cfg.Operations {
+	for _, op := range probeOperations(cfg.Operations) {
 		r := op.Ref
-		if seen[r.Scope] || r.Scope == graph.ScopeCustom || r.ID == "" {
-			continue
-		}
-		seen[r.Scope] = true
 		q := url.Values{"tenant": {op.Tenant}, "scope": {r.Scope}, "id": {r.ID}}
 		for _, p := range r.Kind().Parents {
 			q.Set(p, r.Parent(p))
@@ -41,6 +36,22 @@ func probeExamples(cfg *config.Config) []web.LandingLinks {
 		})
 	}
 	return links
+}
+
+// probeOperations are the operations the landing page shows as /probe
+// examples: the first of each scope that /probe can ask for.
+func probeOperations(ops []config.Operation) []config.Operation {
+	var out []config.Operation
+	seen := map[string]bool{}
+	for _, op := range ops {
+		r := op.Ref
+		if seen[r.Scope] || r.Scope == graph.ScopeCustom || r.ID == "" {
+			continue
+		}
+		seen[r.Scope] = true
+		out = append(out, op)
+	}
+	return out
 }
 
 // landingPage serves / from the configuration in use, so that its /probe

@@ -394,8 +394,12 @@ func (r *reloader) apply() error {
 	}
 	r.exp.Swap(snapshotOf(cfg, cs))
 	r.metrics.SetCredentialExpiry(cs)
-	r.cfg, r.clients = cfg, cs
 	level.Info(r.logger).Log("msg", "configuration loaded", "tenants", len(cfg.Tenants), "operations", len(cfg.Operations))
+	// The collector has the operations now: of them, keep only the landing
+	// page's /probe examples, not every entry a second time.
+	kept := *cfg
+	kept.Operations = probeOperations(cfg.Operations)
+	r.cfg, r.clients = &kept, cs
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // maxBatchAnswer bounds what is read of one $batch answer. Only the inner
@@ -34,7 +35,10 @@ var errBatchSyntax = errors.New("not a JSON batch answer")
 // strict as encoding/json about what it keeps; keys match as encoding/json
 // matches them, ignoring case.
 func readBatchAnswer(r io.Reader) ([]batchResponse, error) {
-	s := &jsonScan{r: bufio.NewReaderSize(io.LimitReader(r, maxBatchAnswer), 32<<10)}
+	br := scanReaders.Get().(*bufio.Reader)
+	br.Reset(io.LimitReader(r, maxBatchAnswer))
+	defer func() { br.Reset(nil); scanReaders.Put(br) }()
+	s := &jsonScan{r: br}
 	var out []batchResponse
 	err := s.object(func(key string) error {
 		if !strings.EqualFold(key, "responses") {
@@ -56,6 +60,10 @@ func readBatchAnswer(r io.Reader) ([]batchResponse, error) {
 	}
 	return out, nil
 }
+
+// scanReaders are the read buffers of $batch answers, one per answer being
+// read: a cold scrape of 50,000 operations reads 2,500.
+var scanReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
 
 type jsonScan struct{ r *bufio.Reader }
 
