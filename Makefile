@@ -89,6 +89,7 @@ clean:
 
 ## bench: the figures of README's Performance table and its Kubernetes section's operations per replica (3 to 4 minutes; not in CI: timings on a shared 2-core machine are noise there)
 bench:
+	$(GO) test -run '^$$' -bench 'DecodeOperation' -benchmem -count=3 ./graph/
 	$(GO) test -run '^$$' -bench 'ColdScrape1000' -benchtime=3x -benchmem ./collector/
 	$(GO) test -run '^$$' -bench 'ColdScrapePerReplica' -benchtime=1x ./collector/
 	$(GO) test -run '^$$' -bench 'WarmScrape|BaselineConstMetrics' -benchmem -count=3 ./collector/
@@ -98,7 +99,7 @@ bench:
 FUZZTIME ?= 30s
 # Every fuzz target, as package:Name.
 FUZZ_TARGETS := ./graph:FuzzDecodeOperation ./graph:FuzzParseTimestamp ./graph:FuzzParseRetryAfter \
-                ./graph:FuzzParseOperationURL ./graph:FuzzBatchAnswer ./graph:FuzzReadBatchAnswer ./config:FuzzParse
+                ./graph:FuzzParseOperationURL ./graph:FuzzBatchAnswer ./graph:FuzzReadBatchAnswer ./graph:FuzzMembers ./config:FuzzParse
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); a failing input is saved under <package>/testdata/fuzz/<target>/ and fails the run
 fuzz:

@@ -95,18 +95,16 @@ func (k *Kind) Decode(body []byte) (*Operation, error) {
 	if len(body) == 0 {
 		return nil, errors.New("empty response body")
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, fmt.Errorf("response is not a JSON operation: %w", err)
-	}
-	if m == nil {
+	var m members
+	if !m.read(body) {
+		// Not one JSON object: encoding/json says why.
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(body, &obj); err != nil {
+			return nil, fmt.Errorf("response is not a JSON operation: %w", err)
+		}
 		return nil, errors.New("response is not a JSON operation: null")
 	}
-	str := func(key string) (string, bool) {
-		var v string
-		raw, ok := m[key]
-		return v, ok && json.Unmarshal(raw, &v) == nil
-	}
+	str := m.str
 	first := func(keys []string) string {
 		for _, key := range keys {
 			if v, _ := str(key); v != "" {
@@ -124,7 +122,7 @@ func (k *Kind) Decode(body []byte) (*Operation, error) {
 			State       any `json:"state"`
 			Description any `json:"description"`
 		}
-		if raw, ok := m["status"]; ok && json.Unmarshal(raw, &obj) == nil {
+		if raw, ok := m.get("status"); ok && json.Unmarshal(raw, &obj) == nil {
 			status, _ = obj.State.(string)
 			detail, _ = obj.Description.(string)
 		}
@@ -156,7 +154,7 @@ func (k *Kind) Decode(body []byte) (*Operation, error) {
 		progress = anyProgress
 	}
 	for _, key := range progress {
-		raw, ok := m[key]
+		raw, ok := m.get(key)
 		if key == "" || !ok || bytes.Equal(raw, []byte("null")) {
 			continue
 		}
@@ -169,7 +167,7 @@ func (k *Kind) Decode(body []byte) (*Operation, error) {
 		break
 	}
 	var e struct{ Code any }
-	if raw, ok := m["error"]; ok && json.Unmarshal(raw, &e) == nil {
+	if raw, ok := m.get("error"); ok && json.Unmarshal(raw, &e) == nil {
 		op.ErrorCode, _ = e.Code.(string)
 	}
 	if k.Validation || custom {
@@ -177,9 +175,10 @@ func (k *Kind) Decode(body []byte) (*Operation, error) {
 			key string
 			n   *int
 		}{{"errors", &op.ValidationErrors}, {"warnings", &op.ValidationWarnings}} {
-			var list []json.RawMessage
-			if raw, ok := m[v.key]; ok && json.Unmarshal(raw, &list) == nil && list != nil {
-				op.HasValidation, *v.n = true, len(list)
+			if raw, ok := m.get(v.key); ok {
+				if n, isArray := jsonArrayLen(raw); isArray {
+					op.HasValidation, *v.n = true, n
+				}
 			}
 		}
 	}
@@ -187,7 +186,7 @@ func (k *Kind) Decode(body []byte) (*Operation, error) {
 		key string
 		to  *time.Time
 	}{{"createdDateTime", &op.CreatedDateTime}, {"lastActionDateTime", &op.LastActionDateTime}} {
-		raw, ok := m[ts.key]
+		raw, ok := m.get(ts.key)
 		if !ok || bytes.Equal(raw, []byte("null")) {
 			continue
 		}
@@ -244,8 +243,12 @@ func ParseTimestamp(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if m := dashedTime.FindStringSubmatch(s); m != nil {
-		s = m[1] + m[2] + ":" + m[3] + ":" + m[4] + m[5]
+	// Only the dashed form has a dash after the hour (…T12-01-…): the
+	// regular expression is asked of that form alone.
+	if len(s) > 13 && s[13] == '-' {
+		if m := dashedTime.FindStringSubmatch(s); m != nil {
+			s = m[1] + m[2] + ":" + m[3] + ":" + m[4] + m[5]
+		}
 	}
 	if len(s) > 10 && (s[10] == ' ' || s[10] == 't') {
 		s = s[:10] + "T" + s[11:]
