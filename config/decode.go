@@ -22,17 +22,21 @@ import (
 // whether a key was present at all (federated_token_file: "" and
 // managed_identity: {} mean something).
 
-// fields records the key node of every key found in one section (global, a
+// fields records the line of every key found in one section (global, a
 // tenant, an operation). Keys of nested mappings are dotted:
-// "managed_identity.client_id", "labels.team".
-type fields map[string]*yaml.Node
+// "managed_identity.client_id", "labels.team". Lines, not yaml's nodes: the
+// node tree of a section is let go once it is decoded.
+type fields map[string]int
 
-func (f fields) has(key string) bool { return f[key] != nil }
+func (f fields) has(key string) bool {
+	_, ok := f[key]
+	return ok
+}
 
 // line is the line of key, or def when the key is absent.
 func (f fields) line(key string, def int) int {
-	if k := f[key]; k != nil {
-		return k.Line
+	if l, ok := f[key]; ok {
+		return l
 	}
 	return def
 }
@@ -197,6 +201,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, f fields, where, key stri
 			if err := d.mapping(item, e, ef, fmt.Sprintf("%s[%d]", join(where, key), i), ""); err != nil {
 				return err
 			}
+			if n.Anchor == "" {
+				// Decoded: let its part of the tree go while the rest
+				// is decoded (50,000 operations are 100 MiB of nodes).
+				// An anchored sequence stays whole for its aliases; an
+				// anchored item stays reachable through its own.
+				n.Content[i] = nil
+				d.forget(item)
+			}
 		}
 		v.Set(s)
 		return nil
@@ -215,7 +227,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, f fields, where, key stri
 		m := reflect.MakeMapWithSize(t, len(ps))
 		for _, p := range ps {
 			k := join(key, p.key.Value)
-			f[k] = p.key
+			f[k] = p.key.Line
 			val := resolveAlias(p.value)
 			if val.Kind != yaml.ScalarNode {
 				return d.typeError(val, t.Elem(), where, k)
@@ -276,7 +288,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, f fields, where, prefix
 			return d.errorf(p.key.Line, where, prefix, "unknown key %q", p.key.Value)
 		}
 		k := join(prefix, p.key.Value)
-		f[k] = p.key
+		f[k] = p.key.Line
 		if err := d.value(p.value, v.Field(i), f, where, k); err != nil {
 			return err
 		}
@@ -308,6 +320,22 @@ func structFields(t reflect.Type) map[string]int {
 var fieldIndex sync.Map
 
 type pair struct{ key, value *yaml.Node }
+
+// forget drops the expanded pairs of mapping n and of the mappings in its
+// values, once n is decoded; a merge that needs them again expands them
+// again.
+func (d *decoder) forget(n *yaml.Node) {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	for _, p := range d.expanded[n] {
+		if v := resolveAlias(p.value); v.Kind == yaml.MappingNode && v != n {
+			delete(d.expanded, v)
+		}
+	}
+	delete(d.expanded, n)
+}
 
 // pairs lists the key/value pairs of a mapping, with merge keys (<<: *anchor)
 // expanded: a key given in the mapping itself wins over a merged one, and
