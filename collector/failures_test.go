@@ -316,3 +316,59 @@ func TestTokenOutageLogsOnce(t *testing.T) {
 		t.Errorf("want one warn line for the tenant, got %d:\n%s", len(loud), strings.Join(loud, "\n"))
 	}
 }
+
+// The same faults cost the same requests, and hold the operation off as
+// long, with batch: false as with batching (where the two operations go
+// in one $batch): graph.RetryPolicy is one rule for both. Each step is a
+// move of the exporter's clock, a scrape, and the requests Graph has had
+// for the faulty operation by then.
+func TestRetrySameWithAndWithoutBatch(t *testing.T) {
+	type step struct {
+		after    time.Duration
+		requests int
+		up       bool
+	}
+	for _, tc := range []struct {
+		name  string
+		fault graphtest.Fault
+		steps []step
+	}{
+		// Retried within the scrape after its Retry-After, then fine.
+		{"503 Retry-After 1", graphtest.Fault{Status: 503, RetryAfter: "1", Times: 1}, []step{{0, 2, true}}},
+		// Retried after the policy's second, then fine.
+		{"500", graphtest.Fault{Status: 500, Times: 1}, []step{{0, 2, true}}},
+		// Too long to wait within the scrape: held off for 30 s.
+		{"429 Retry-After 30", graphtest.Fault{Status: 429, RetryAfter: "30", Times: 1},
+			[]step{{0, 1, false}, {29 * time.Second, 1, false}, {2 * time.Second, 2, true}}},
+		// Retried once within each scrape, then held off 1 s, then 2 s.
+		{"429", graphtest.Fault{Status: 429, Times: 4},
+			[]step{{0, 2, false}, {1100 * time.Millisecond, 4, false}, {1900 * time.Millisecond, 4, false}, {200 * time.Millisecond, 5, true}}},
+		{"404", graphtest.Fault{Status: 404}, []step{{0, 1, false}, {time.Second, 2, false}}},
+		{"403", graphtest.Fault{Status: 403}, []step{{0, 1, false}, {time.Second, 2, false}}},
+	} {
+		for _, batch := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/batch=%v", tc.name, batch), func(t *testing.T) {
+				tn := graphtest.NewTenant(t)
+				ops, paths := importOps(tn, 2)
+				e := newEnvFor(t, tn, fmt.Sprintf("  batch: %v\n  cache_ttl: 1h", batch), ops...)
+				tn.Inject(paths[0], tc.fault)
+				for n, s := range tc.steps {
+					e.clock.Add(s.after)
+					want := 1
+					if s.up {
+						want = 2
+					}
+					if got := countUp(t, e); got != want {
+						t.Errorf("step %d: %d operations up, want %d", n, got, want)
+					}
+					if got := tn.RequestsFor(paths[0]); got != s.requests {
+						t.Errorf("step %d: Graph got %d requests for the faulty operation, want %d", n, got, s.requests)
+					}
+				}
+				if got := tn.RequestsFor(paths[1]); got != 1 {
+					t.Errorf("Graph got %d requests for the healthy one, want 1 (cached for cache_ttl)", got)
+				}
+			})
+		}
+	}
+}
