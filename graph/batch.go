@@ -60,11 +60,16 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 	}
 	k := &call{ctx: ctx, refs: refs, each: each}
 	// Without batching, the single GETs of one call log their errors as
-	// the inner answers of a $batch do: one line for the call, each
-	// operation at debug.
+	// the inner answers of a $batch do: one line for the call (the error
+	// each operation ended with), each operation at debug.
 	if !c.batch {
-		k.tally = &errorTally{statuses: map[int]int{}}
-		defer k.tally.log(c, len(refs))
+		tally := &errorTally{statuses: map[int]int{}}
+		defer tally.log(c, len(refs))
+		k.quiet = true
+		k.each = func(i int, op *Operation, err error) {
+			tally.add(err)
+			each(i, op, err)
+		}
 	}
 	work := make(chan []int)
 	var wg sync.WaitGroup
@@ -90,9 +95,9 @@ type call struct {
 	ctx  context.Context
 	refs []OperationRef
 	each func(int, *Operation, error)
-	// tally counts the errors of single GETs, for one line for the call
-	// (without batching); nil: a lone GET logs its own error.
-	tally *errorTally
+	// quiet: single GETs log their errors at debug, as one line logs them
+	// for the call (without batching); else a lone GET logs its own.
+	quiet bool
 	// later counts the tries still to come: retries waiting out their
 	// wait, single GETs that replace a refused $batch.
 	later sync.WaitGroup
@@ -203,10 +208,7 @@ func (c *Client) again(k *call, failed []failure, mayRetry bool) {
 // getOnce reads refs[i] with one GET and answers it, unless its answer
 // is worth another try: then it returns it.
 func (c *Client) getOnce(k *call, i int) []failure {
-	op, err := c.getOperation(k.ctx, k.refs[i], k.tally != nil)
-	if k.tally != nil {
-		k.tally.add(err)
-	}
+	op, err := c.getOperation(k.ctx, k.refs[i], k.quiet)
 	if w, ok := c.retry.Retryable(err); ok {
 		return []failure{{i, w, err}}
 	}
