@@ -13,23 +13,6 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
-// retryClient is a client of the simulated tenant whose retry waits pass
-// on clock (the tenant hold's clock too) instead of in real time, and
-// whose requests each take at most timeout.
-func retryClient(t *testing.T, tn *graphtest.Tenant, batch bool, clock *fakeClock, timeout time.Duration) (*graph.Client, *graph.Metrics) {
-	t.Helper()
-	m := graph.NewMetrics()
-	c, err := graph.NewClient(graph.ClientOptions{
-		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
-		MaxConcurrency: 4, RequestTimeout: timeout, Metrics: m, Batch: batch,
-		Now: clock.now, Retry: graph.RetryPolicy{Sleep: clock.sleep},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, m
-}
-
 // One retry policy for a single GET and for a $batch: for each fault of
 // one operation among three, batch: false and batch: true send the same
 // number of requests for it, wait as long, and end with the same error.
@@ -61,7 +44,7 @@ func TestRetrySameBatchedOrNot(t *testing.T) {
 			for _, batch := range []bool{false, true} {
 				tn := graphtest.NewTenant(t)
 				clock := newFakeClock()
-				c, _ := retryClient(t, tn, batch, clock, 2*time.Second)
+				c, _ := throttleClient(t, tn, batch, clock, 2*time.Second)
 				refs := twenty(tn)[:3]
 				tn.Inject(refs[1].URLPath(), tc.fault)
 				out := getAll(t, c, refs)
@@ -146,7 +129,7 @@ func TestHoldOffBacksOffToCap(t *testing.T) {
 func TestTenantHoldBacksOffByPolicy(t *testing.T) {
 	tn := graphtest.NewTenant(t)
 	clock := newFakeClock()
-	c, m := retryClient(t, tn, false, clock, 500*time.Millisecond)
+	c, m := throttleClient(t, tn, false, clock, 500*time.Millisecond)
 	refs := twenty(tn)[:1]
 	tn.Inject(refs[0].URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests,
 		ThrottleScope: "Tenant_Application/Read/" + tn.ClientID + "/" + tn.TenantID})
