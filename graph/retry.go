@@ -18,8 +18,9 @@ import (
 //     guidance: wait the Retry-After, then retry; without one, back off;
 //     a $batch's failed requests may go again together after the longest
 //     Retry-After. A request that got no answer is not sent again within
-//     the call (it has spent its timeout already; Go's transport retries a
-//     reused connection that failed before any answer).
+//     the call: the guidance says nothing of it, a timed-out one has spent
+//     its timeout already, and Go's transport retries a reused connection
+//     that failed before any answer; the next scrape asks again.
 //   - For later scrapes, a throttled answer holds the operation (the
 //     collector's cache) or the tenant (a tenant-wide 429) off for its
 //     Retry-After, or else for a back-off that starts at MinBackoff and
