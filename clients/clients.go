@@ -18,6 +18,13 @@ import (
 // hc, if not nil, is used for both Graph and the identity platform (the
 // simulated tenant's TLS certificate). Nothing is contacted.
 func New(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logger) (map[string]*graph.Client, error) {
+	return NewWithRetry(cfg, hc, m, logger, graph.RetryPolicy{})
+}
+
+// NewWithRetry is New with a retry policy for every client (its zero
+// fields are graph.DefaultRetry's): tests give one whose waits take no
+// time.
+func NewWithRetry(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logger, retry graph.RetryPolicy) (map[string]*graph.Client, error) {
 	clients := make(map[string]*graph.Client, len(cfg.Tenants))
 	for i := range cfg.Tenants {
 		t := &cfg.Tenants[i]
@@ -77,6 +84,7 @@ func New(cfg *config.Config, hc *http.Client, m *graph.Metrics, logger log.Logge
 			RequestTimeout: cfg.Global.RequestTimeout,
 			Metrics:        m,
 			Logger:         logger,
+			Retry:          retry,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("tenant %q: %w", t.Name, err)

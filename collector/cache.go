@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,7 @@ type entry struct {
 	fetched   time.Time        // when op was fetched
 	err       error            // latest fetch error; nil if it succeeded
 	notBefore time.Time        // no request before this (throttling)
-	backoff   time.Duration    // current back-off for 429s without Retry-After
+	backoff   time.Duration    // current back-off for 429s without Retry-After (graph.RetryPolicy.HoldOff)
 }
 
 // view is a consistent copy of an entry, taken under its lock.
@@ -38,13 +37,9 @@ func (e *entry) view() view {
 	return view{op: e.op, fetched: e.fetched, err: e.err, notBefore: e.notBefore}
 }
 
-// Back-off for a 429 that says nothing about when to come back.
-const (
-	minBackoff = time.Second
-	maxBackoff = 5 * time.Minute
-)
-
-// record stores the outcome of a fetch that ended at now.
+// record stores the outcome of a fetch that ended at now. A throttled
+// answer holds the operation off as graph's retry policy says: its
+// Retry-After, or else the next step of the back-off.
 func (e *entry) record(op *graph.Operation, err error, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -54,19 +49,9 @@ func (e *entry) record(op *graph.Operation, err error, now time.Time) {
 		return
 	}
 	e.err = err
-	var gerr *graph.Error
-	if errors.As(err, &gerr) && gerr.Throttled() {
-		wait := gerr.RetryAfter
-		if !gerr.HasRetryAfter {
-			e.backoff *= 2
-			if e.backoff < minBackoff {
-				e.backoff = minBackoff
-			}
-			if e.backoff > maxBackoff {
-				e.backoff = maxBackoff
-			}
-			wait = e.backoff
-		}
+	var wait time.Duration
+	var held bool
+	if wait, e.backoff, held = graph.DefaultRetry.HoldOff(err, e.backoff); held {
 		e.notBefore = now.Add(wait)
 	}
 }

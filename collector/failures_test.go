@@ -77,20 +77,27 @@ func TestBadAnswersBeforeAnyGoodOne(t *testing.T) {
 
 // After a good answer, a failure keeps the last good values with up 0 and
 // the old last_success timestamp; errors are not cached: the next scrape
-// asks again and recovers.
+// asks again and recovers. A 500 is worth one more try within the fetch,
+// after a second (graph.RetryPolicy, the same with batch: false as inside
+// a $batch), so each failed scrape costs two requests and a second of the
+// exporter's clock.
 func TestFailureKeepsLastGoodValues(t *testing.T) {
 	e := importOnly(t, "  terminal_cache_ttl: 1m")
 	e.expectHelpless(5*time.Second, good(1), opMetrics...)
-	e.tenant.Inject(importPath, graphtest.Fault{Status: 500, Times: 2})
+	e.tenant.Inject(importPath, graphtest.Fault{Status: 500, Times: 4})
 	e.clock.Add(2 * time.Minute) // past the terminal TTL
 	e.expectHelpless(5*time.Second, good(0), opMetrics...)
-	e.expectHelpless(5*time.Second, good(0), opMetrics...)
 	if got := e.tenant.RequestsFor(importPath); got != 3 {
-		t.Errorf("Graph got %d requests, want 3: errors must not be cached", got)
+		t.Errorf("Graph got %d requests, want 3: the good one, a 500 and its retry", got)
 	}
-	// The fault is spent: the next scrape recovers, with a new fetch time.
+	e.expectHelpless(5*time.Second, good(0), opMetrics...)
+	if got := e.tenant.RequestsFor(importPath); got != 5 {
+		t.Errorf("Graph got %d requests, want 5: errors must not be cached", got)
+	}
+	// The fault is spent: the next scrape recovers, with a new fetch time
+	// (2 min, the two retries' seconds, and this one).
 	e.clock.Add(time.Second)
-	e.expectHelpless(5*time.Second, strings.Replace(good(1), "1.6863552e+09", "1.686355321e+09", 1), opMetrics...)
+	e.expectHelpless(5*time.Second, strings.Replace(good(1), "1.6863552e+09", "1.686355323e+09", 1), opMetrics...)
 }
 
 // A 429 with Retry-After: no request for that operation before it runs out.
@@ -113,24 +120,31 @@ func TestThrottledHonoursRetryAfter(t *testing.T) {
 	}
 }
 
-// A 429 without Retry-After backs off exponentially: 1s, then 2s.
+// A 429 without Retry-After backs off exponentially: 1s, then 2s. Each
+// scrape that gets one tries once more within its fetch, after the
+// policy's second (graph.RetryPolicy; with batch: false as inside a
+// $batch): two requests per throttled scrape, and the back-off starts
+// when the second 429 came.
 func TestThrottledWithoutRetryAfterBacksOff(t *testing.T) {
 	e := importOnly(t, "")
-	e.tenant.Inject(importPath, graphtest.Fault{Status: 429, Times: 2})
-	e.collect() // 429: wait 1s
-	e.clock.Add(500 * time.Millisecond)
-	e.collect() // still waiting
-	e.clock.Add(600 * time.Millisecond)
-	e.collect() // 429 again: wait 2s
-	e.clock.Add(1500 * time.Millisecond)
-	e.collect() // still waiting
+	e.tenant.Inject(importPath, graphtest.Fault{Status: 429, Times: 4})
+	e.collect() // 429, a second, 429: wait 1s from t=1s
 	if got := e.tenant.RequestsFor(importPath); got != 2 {
-		t.Fatalf("Graph got %d requests, want 2", got)
+		t.Fatalf("Graph got %d requests, want 2: a 429 and its retry", got)
+	}
+	e.clock.Add(500 * time.Millisecond)
+	e.collect() // still waiting (t=1.5s)
+	e.clock.Add(600 * time.Millisecond)
+	e.collect() // t=2.1s: 429, a second, 429: wait 2s from t=3.1s
+	e.clock.Add(1500 * time.Millisecond)
+	e.collect() // still waiting (t=4.6s)
+	if got := e.tenant.RequestsFor(importPath); got != 4 {
+		t.Fatalf("Graph got %d requests, want 4", got)
 	}
 	e.clock.Add(600 * time.Millisecond)
-	e.collect()
-	if got := e.tenant.RequestsFor(importPath); got != 3 {
-		t.Fatalf("Graph got %d requests, want 3", got)
+	e.collect() // t=5.2s: the fault is spent
+	if got := e.tenant.RequestsFor(importPath); got != 5 {
+		t.Fatalf("Graph got %d requests, want 5", got)
 	}
 }
 
@@ -300,5 +314,61 @@ func TestTokenOutageLogsOnce(t *testing.T) {
 	}
 	if len(loud) != 1 || !strings.Contains(loud[0], "AADSTS7000222") || !strings.Contains(loud[0], "tenant=contoso") {
 		t.Errorf("want one warn line for the tenant, got %d:\n%s", len(loud), strings.Join(loud, "\n"))
+	}
+}
+
+// The same faults cost the same requests, and hold the operation off as
+// long, with batch: false as with batching (where the two operations go
+// in one $batch): graph.RetryPolicy is one rule for both. Each step is a
+// move of the exporter's clock, a scrape, and the requests Graph has had
+// for the faulty operation by then.
+func TestRetrySameWithAndWithoutBatch(t *testing.T) {
+	type step struct {
+		after    time.Duration
+		requests int
+		up       bool
+	}
+	for _, tc := range []struct {
+		name  string
+		fault graphtest.Fault
+		steps []step
+	}{
+		// Retried within the scrape after its Retry-After, then fine.
+		{"503 Retry-After 1", graphtest.Fault{Status: 503, RetryAfter: "1", Times: 1}, []step{{0, 2, true}}},
+		// Retried after the policy's second, then fine.
+		{"500", graphtest.Fault{Status: 500, Times: 1}, []step{{0, 2, true}}},
+		// Too long to wait within the scrape: held off for 30 s.
+		{"429 Retry-After 30", graphtest.Fault{Status: 429, RetryAfter: "30", Times: 1},
+			[]step{{0, 1, false}, {29 * time.Second, 1, false}, {2 * time.Second, 2, true}}},
+		// Retried once within each scrape, then held off 1 s, then 2 s.
+		{"429", graphtest.Fault{Status: 429, Times: 4},
+			[]step{{0, 2, false}, {1100 * time.Millisecond, 4, false}, {1900 * time.Millisecond, 4, false}, {200 * time.Millisecond, 5, true}}},
+		{"404", graphtest.Fault{Status: 404}, []step{{0, 1, false}, {time.Second, 2, false}}},
+		{"403", graphtest.Fault{Status: 403}, []step{{0, 1, false}, {time.Second, 2, false}}},
+	} {
+		for _, batch := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/batch=%v", tc.name, batch), func(t *testing.T) {
+				tn := graphtest.NewTenant(t)
+				ops, paths := importOps(tn, 2)
+				e := newEnvFor(t, tn, fmt.Sprintf("  batch: %v\n  cache_ttl: 1h", batch), ops...)
+				tn.Inject(paths[0], tc.fault)
+				for n, s := range tc.steps {
+					e.clock.Add(s.after)
+					want := 1
+					if s.up {
+						want = 2
+					}
+					if got := countUp(t, e); got != want {
+						t.Errorf("step %d: %d operations up, want %d", n, got, want)
+					}
+					if got := tn.RequestsFor(paths[0]); got != s.requests {
+						t.Errorf("step %d: Graph got %d requests for the faulty operation, want %d", n, got, s.requests)
+					}
+				}
+				if got := tn.RequestsFor(paths[1]); got != 1 {
+					t.Errorf("Graph got %d requests for the healthy one, want 1 (cached for cache_ttl)", got)
+				}
+			})
+		}
 	}
 }

@@ -20,21 +20,17 @@ import (
 // MaxBatch is the most requests Graph takes in one JSON batch.
 const MaxBatch = 20
 
-// defaultInnerRetry is the wait before retrying an inner answer that failed
-// without saying how long to wait (a 5xx, a 429 without Retry-After).
-const defaultInnerRetry = time.Second
-
 // GetOperations reads many operations of this tenant and calls each(i, …)
 // for refs[i] as its answer arrives (from several goroutines, never twice
 // for one i). With batching on, GETs of one API version and one credential
 // (a $batch carries one token: the application's, or the signed-in
-// account's) are grouped into $batch requests of up to MaxBatch; inner answers that failed with 429,
-// 424 or 5xx are sent again once, after the longest Retry-After among them,
-// if that still fits in ctx; so is a batch that failed as a whole (424,
-// 5xx), never turned into single GETs; a batch Graph refuses (400, an
-// unreadable answer) is replaced by single GETs. At most
-// MaxConcurrency requests are in flight. It returns when every i has had
-// its call.
+// account's) are grouped into $batch requests of up to MaxBatch; a batch
+// Graph refuses (400, an unreadable answer) is replaced by single GETs.
+// Batched or not, an operation whose answer is worth another try goes
+// again once within the call, as the client's RetryPolicy says: a single
+// GET as an inner answer, and a batch that failed as a whole (424, 5xx)
+// is sent again, never turned into single GETs. At most MaxConcurrency
+// requests are in flight. It returns when every i has had its call.
 func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each func(i int, op *Operation, err error)) {
 	var jobs [][]int
 	if c.batch {
@@ -62,13 +58,18 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 			jobs = append(jobs, []int{i})
 		}
 	}
+	k := &call{ctx: ctx, refs: refs, each: each}
 	// Without batching, the single GETs of one call log their errors as
-	// the inner answers of a $batch do: one line for the call, each
-	// operation at debug.
-	var tally *errorTally
+	// the inner answers of a $batch do: one line for the call (the error
+	// each operation ended with), each operation at debug.
 	if !c.batch {
-		tally = &errorTally{statuses: map[int]int{}}
+		tally := &errorTally{statuses: map[int]int{}}
 		defer tally.log(c, len(refs))
+		k.quiet = true
+		k.each = func(i int, op *Operation, err error) {
+			tally.add(err)
+			each(i, op, err)
+		}
 	}
 	work := make(chan []int)
 	var wg sync.WaitGroup
@@ -77,14 +78,7 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 		go func() {
 			defer wg.Done()
 			for idx := range work {
-				if tally != nil {
-					i := idx[0]
-					op, err := c.getOperation(ctx, refs[i], true)
-					tally.add(err)
-					each(i, op, err)
-					continue
-				}
-				c.fetch(ctx, refs, idx, each, true)
+				c.fetch(k, idx, true)
 			}
 		}()
 	}
@@ -93,6 +87,20 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 	}
 	close(work)
 	wg.Wait()
+	k.later.Wait()
+}
+
+// call is what the tries of one GetOperations share.
+type call struct {
+	ctx  context.Context
+	refs []OperationRef
+	each func(int, *Operation, error)
+	// quiet: single GETs log their errors at debug, as one line logs them
+	// for the call (without batching); else a lone GET logs its own.
+	quiet bool
+	// later counts the tries still to come: retries waiting out their
+	// wait, single GETs that replace a refused $batch.
+	later sync.WaitGroup
 }
 
 // errorTally counts the errors Graph answered the operations of one call
@@ -138,78 +146,74 @@ func (t *errorTally) summary() string {
 	return strings.Join(parts, " ")
 }
 
-// fetch reads refs[idx...]: one GET for one, a $batch for more.
-func (c *Client) fetch(ctx context.Context, refs []OperationRef, idx []int, each func(int, *Operation, error), mayRetry bool) {
+// fetch tries to read refs[idx...] once: one GET for one, a $batch for
+// more; and, if mayRetry, sends again once what is worth another try.
+// This is the one path of every read of GetOperations, batched or not.
+func (c *Client) fetch(k *call, idx []int, mayRetry bool) {
+	var failed []failure
 	if len(idx) == 1 {
-		op, err := c.GetOperation(ctx, refs[idx[0]])
-		each(idx[0], op, err)
-		return
+		failed = c.getOnce(k, idx[0])
+	} else {
+		failed = c.batchOnce(k, idx, mayRetry)
 	}
-	failed := c.batchOnce(ctx, refs, idx, each)
-	// Each failed answer waits as long as Graph asked for it; those whose
-	// wait fits before the deadline go again together, after the longest
-	// of their waits. The others keep their error: the next scrape retries.
-	var (
-		again []failure
-		wait  time.Duration
-	)
-	for _, f := range failed {
-		if mayRetry && c.fits(ctx, f.wait) {
-			again = append(again, f)
-			wait = max(wait, f.wait)
-		} else {
-			each(f.i, nil, f.err)
-		}
-	}
-	if len(again) == 0 {
-		return
-	}
-	t := time.NewTimer(wait)
-	select {
-	case <-t.C:
-		idx := make([]int, len(again))
-		for k, f := range again {
-			idx[k] = f.i
-		}
-		c.fetch(ctx, refs, idx, each, false)
-	case <-ctx.Done():
-		t.Stop()
-		for _, f := range again {
-			each(f.i, nil, f.err)
-		}
-	}
+	c.again(k, failed, mayRetry)
 }
 
-// retryWait is the retry rule of a $batch, for its inner answers and for
-// the batch as a whole alike: a 429, a 424 or a 5xx is worth another try,
-// after its Retry-After, else after defaultInnerRetry.
-func retryWait(gerr *Error) (time.Duration, bool) {
-	if s := gerr.StatusCode; s != http.StatusTooManyRequests && s != http.StatusFailedDependency && s < 500 {
-		return 0, false
-	}
-	if gerr.HasRetryAfter {
-		return gerr.RetryAfter, true
-	}
-	return defaultInnerRetry, true
-}
-
-// failure is an inner answer worth another try.
+// failure is an answer worth another try, and the wait it asked for.
 type failure struct {
 	i    int
 	wait time.Duration
 	err  error
 }
 
-// fits reports whether a retry after d is worth waiting for within this
-// call: d is short (no longer than a request may take; a longer wait is
-// for the next scrape, through the error) and leaves time before ctx's
-// deadline for the request.
-func (c *Client) fits(ctx context.Context, d time.Duration) bool {
-	if d > c.timeout {
-		return false
+// again applies the policy to the answers of one try that are worth
+// another: those whose wait fits the call go again together, after the
+// longest of their waits, as Graph's batching guidance says of a batch's
+// throttled requests; the others keep their error (the next scrape asks
+// again, within the wait). The wait is spent on its own goroutine, not
+// holding a worker of the call.
+func (c *Client) again(k *call, failed []failure, mayRetry bool) {
+	var (
+		retry []failure
+		wait  time.Duration
+	)
+	for _, f := range failed {
+		if mayRetry && c.retry.fits(k.ctx, f.wait, c.timeout) {
+			retry = append(retry, f)
+			wait = max(wait, f.wait)
+		} else {
+			k.each(f.i, nil, f.err)
+		}
 	}
-	dl, ok := ctx.Deadline()
-	return !ok || time.Until(dl) > d+100*time.Millisecond
+	if len(retry) == 0 {
+		return
+	}
+	k.later.Add(1)
+	go func() {
+		defer k.later.Done()
+		if c.retry.Sleep(k.ctx, wait) != nil {
+			for _, f := range retry {
+				k.each(f.i, nil, f.err)
+			}
+			return
+		}
+		idx := make([]int, len(retry))
+		for n, f := range retry {
+			idx[n] = f.i
+		}
+		c.fetch(k, idx, false)
+	}()
+}
+
+// getOnce reads refs[i] with one GET and answers it, unless its answer
+// is worth another try: then it returns it.
+func (c *Client) getOnce(k *call, i int) []failure {
+	op, err := c.getOperation(k.ctx, k.refs[i], k.quiet)
+	if w, ok := c.retry.Retryable(err); ok {
+		return []failure{{i, w, err}}
+	}
+	k.each(i, op, err)
+	return nil
 }
 
 type batchItem struct {
@@ -222,9 +226,12 @@ type batchItem struct {
 // errBatchRefused marks a batch Graph would not take as a whole.
 var errBatchRefused = errors.New("batch refused")
 
-// batchOnce sends one $batch and answers what it can. It returns the inner
-// answers worth another try (429, 424, 5xx), with the wait each asked for.
-func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, each func(int, *Operation, error)) (failed []failure) {
+// batchOnce sends one $batch of refs[idx...] and answers what it can. It
+// returns the answers worth another try (RetryPolicy.Retryable), inner
+// ones or the batch's own, with the wait each asked for. A batch Graph
+// refuses is replaced by single GETs, retried if mayRetry.
+func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure) {
+	ctx, refs, each := k.ctx, k.refs, k.each
 	version, delegated := refs[idx[0]].Version(), refs[idx[0]].NeedsDelegated()
 	// sent maps each request id to its operation: an answer is read only
 	// for an id we sent, spelt as we sent it ("01" is not "1").
@@ -260,42 +267,40 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		if a.batchErr != nil {
 			err = fmt.Errorf("%w: unreadable answer (client-request-id %s)", errBatchRefused, a.crid)
 		}
-	case a.status == http.StatusFailedDependency || a.status >= 500:
-		// Graph's throttling guidance: a $batch that failed as a whole is
-		// retried after the longest wait, not turned into 20 GETs (which
-		// would multiply the load on a Graph already failing).
-		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
-		w, _ := retryWait(gerr)
-		for _, it := range kept {
-			failed = append(failed, failure{sent[it.ID], w, gerr})
-		}
-		return failed
 	case a.status == http.StatusBadRequest:
 		err = fmt.Errorf("%w: %s", errBatchRefused, c.answerError(bu.Path, a.status, a.header, a.body, a.crid))
-	default: // 401, 403, a 429 for the whole batch: the same answer for each
+	default: // 401, 403, 424, 429, 5xx for the whole batch: the same answer for each
 		gerr := c.answerError(bu.Path, a.status, a.header, a.body, a.crid)
-		if gerr.Throttled() {
+		if gerr.StatusCode == http.StatusTooManyRequests {
 			// A whole $batch throttled: the tenant is, whatever the scope.
 			c.holdTenant(gerr, "a 429 for a whole $batch")
 		}
+		// Graph's throttling guidance: a $batch that failed as a whole is
+		// sent again after its wait, as the policy says of any answer,
+		// not turned into 20 GETs (which would multiply the load on a
+		// Graph already failing).
+		w, retry := c.retry.Retryable(gerr)
 		for _, it := range kept {
-			each(sent[it.ID], nil, gerr)
+			if retry {
+				failed = append(failed, failure{sent[it.ID], w, gerr})
+			} else {
+				k.each(sent[it.ID], nil, gerr)
+			}
 		}
-		return nil
+		return failed
 	}
 	if err != nil {
 		c.logRepeated(level.Warn, "refused $batch", "msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
-		var wg sync.WaitGroup
+		// Each GET is a first try of its operation, retried as any other
+		// (once, unless this batch was the retry).
 		for _, it := range kept {
 			i := sent[it.ID]
-			wg.Add(1)
+			k.later.Add(1)
 			go func() {
-				defer wg.Done()
-				op, err := c.GetOperation(ctx, refs[i])
-				each(i, op, err)
+				defer k.later.Done()
+				c.fetch(k, []int{i}, mayRetry)
 			}()
 		}
-		wg.Wait()
 		return nil
 	}
 
@@ -340,7 +345,7 @@ func (c *Client) batchOnce(ctx context.Context, refs []OperationRef, idx []int, 
 		}
 		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)
 		tally.add(gerr)
-		if w, ok := retryWait(gerr); ok {
+		if w, ok := c.retry.Retryable(gerr); ok {
 			failed = append(failed, failure{i, w, gerr})
 			continue
 		}

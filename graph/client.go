@@ -44,6 +44,9 @@ type ClientOptions struct {
 	Logger         log.Logger
 	// Now is the clock of the tenant-wide hold-off; nil means time.Now.
 	Now func() time.Time
+	// Retry is the retry and back-off policy; its zero fields are
+	// DefaultRetry's.
+	Retry RetryPolicy
 }
 
 // Client reads long-running operations of one tenant from Graph.
@@ -61,6 +64,7 @@ type Client struct {
 	ua       string
 	batch    bool
 	now      func() time.Time
+	retry    RetryPolicy
 
 	// A tenant-wide hold-off: Graph throttled the app in this tenant (an
 	// x-ms-throttle-scope of Tenant_Application, Tenant or Application, or
@@ -68,7 +72,7 @@ type Client struct {
 	holdMu    sync.Mutex
 	notBefore time.Time
 	holdWhy   string        // the scope, for the error of requests not sent
-	backoff   time.Duration // for tenant-wide 429s without Retry-After
+	backoff   time.Duration // of tenant-wide 429s without Retry-After, for retry.HoldOff
 }
 
 // NewClient checks the options and builds the client. It contacts nothing.
@@ -115,6 +119,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		ua:       UserAgent(),
 		batch:    o.Batch,
 		now:      now,
+		retry:    o.Retry.orDefault(),
 	}, nil
 }
 
@@ -131,17 +136,14 @@ func tenantWide(h http.Header) (string, bool) {
 	return scope, tenantScopes[strings.ToLower(strings.TrimSpace(scope))]
 }
 
-// holdTenant stops every request of the tenant for as long as gerr asks
-// (an exponential back-off from minTenantHold when it does not say), and
+// holdTenant stops every request of the tenant for as long as the
+// throttled gerr asks (the policy's back-off when it does not say), and
 // logs that once per hold.
 func (c *Client) holdTenant(gerr *Error, why string) {
 	now := c.now()
 	c.holdMu.Lock()
-	wait := gerr.RetryAfter
-	if !gerr.HasRetryAfter {
-		c.backoff = min(max(c.backoff*2, minTenantHold), maxRetryAfter)
-		wait = c.backoff
-	}
+	var wait time.Duration
+	wait, c.backoff, _ = c.retry.HoldOff(gerr, c.backoff)
 	until := now.Add(wait)
 	held := now.Before(c.notBefore)
 	if until.After(c.notBefore) {
@@ -156,9 +158,6 @@ func (c *Client) holdTenant(gerr *Error, why string) {
 	}
 }
 
-// minTenantHold is the first wait of a tenant-wide 429 without Retry-After.
-const minTenantHold = time.Second
-
 // heldOff is the error of a request not sent while the tenant is held off:
 // a 429 whose Retry-After is what is left of the wait, so that each
 // operation waits as long; nil when the tenant may be asked.
@@ -169,7 +168,7 @@ func (c *Client) heldOff() *Error {
 	if !now.Before(c.notBefore) {
 		return nil
 	}
-	return &Error{StatusCode: http.StatusTooManyRequests, Code: "NotSent",
+	return &Error{StatusCode: http.StatusTooManyRequests, Code: notSent,
 		Message:    fmt.Sprintf("not sent: Graph throttles this tenant (%s) until %s", c.holdWhy, c.notBefore.UTC().Format(time.RFC3339)),
 		RetryAfter: c.notBefore.Sub(now), HasRetryAfter: true}
 }
@@ -262,8 +261,9 @@ func (c *Client) OperationURL(ref OperationRef) (*url.URL, error) {
 	return u, nil
 }
 
-// GetOperation reads one operation. It waits for a free slot of the
-// tenant's MaxConcurrency and gives up with ctx.
+// GetOperation reads one operation with one GET, tried once (the
+// exporter reads through GetOperations, which retries). It waits for a
+// free slot of the tenant's MaxConcurrency and gives up with ctx.
 func (c *Client) GetOperation(ctx context.Context, ref OperationRef) (*Operation, error) {
 	return c.getOperation(ctx, ref, false)
 }

@@ -7,7 +7,8 @@
 //
 // operation.go holds the types that mirror Graph's JSON and the lenient
 // parsing real answers need; kinds.go the operation kinds and how each
-// maps its statuses; errors.go Graph's error model. The bearer token goes
+// maps its statuses; errors.go Graph's error model; retry.go the one
+// retry and back-off policy, for single GETs and $batch alike. The bearer token goes
 // to the tenant's Graph host and nowhere else (Client.MayCarryToken), and
 // no error or log line holds a secret.
 package graph

@@ -84,15 +84,17 @@ func TestHugeGraphAnswerIsCapped(t *testing.T) {
 	}
 }
 
-// throttleClient is a client without batching, one request at a time (so
-// the order is the refs' order), on a clock the test moves.
-func throttleClient(t *testing.T, tn *graphtest.Tenant, batch bool, clock *fakeClock) (*graph.Client, *graph.Metrics) {
+// throttleClient is a client one request at a time (so the order is the
+// refs' order), on a clock the test moves: the tenant hold's, and the one
+// its retries wait on (at once). Each request takes at most timeout.
+func throttleClient(t *testing.T, tn *graphtest.Tenant, batch bool, clock *fakeClock, timeout time.Duration) (*graph.Client, *graph.Metrics) {
 	t.Helper()
 	m := graph.NewMetrics()
 	ts := secretSource(t, tn, m, tn.ClientSecret)
 	c, err := graph.NewClient(graph.ClientOptions{
 		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: ts, HTTPClient: tn.HTTPClient(),
-		MaxConcurrency: 1, RequestTimeout: 2 * time.Second, Metrics: m, Batch: batch, Now: clock.now,
+		MaxConcurrency: 1, RequestTimeout: timeout, Metrics: m, Batch: batch, Now: clock.now,
+		Retry: graph.RetryPolicy{Sleep: clock.sleep},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +122,7 @@ func TestTenantScoped429HoldsOffTheTenant(t *testing.T) {
 		t.Run(strings.SplitN(tc.scope, "/", 2)[0], func(t *testing.T) {
 			tn := graphtest.NewTenant(t)
 			clock := newFakeClock()
-			c, m := throttleClient(t, tn, false, clock)
+			c, m := throttleClient(t, tn, false, clock, 2*time.Second)
 			refs := twenty(tn)
 			scope := tc.scope
 			if strings.Contains(scope, "%s") {
@@ -178,7 +180,7 @@ func TestTenantScoped429HoldsOffTheTenant(t *testing.T) {
 func TestBatch429HoldsOffAnd503IsThrottling(t *testing.T) {
 	tn := graphtest.NewTenant(t)
 	clock := newFakeClock()
-	c, m := throttleClient(t, tn, true, clock)
+	c, m := throttleClient(t, tn, true, clock, 2*time.Second)
 	refs := twenty(tn)
 	tn.Inject("/beta/$batch", graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10", Times: 1})
 	tn.Inject("/v1.0/$batch", graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "10", Times: 1})

@@ -16,7 +16,7 @@ import (
 )
 
 // fakeClock is a clock the test moves.
-type fakeClock struct{ ns atomic.Int64 }
+type fakeClock struct{ ns, slept atomic.Int64 }
 
 func newFakeClock() *fakeClock {
 	c := &fakeClock{}
@@ -246,4 +246,12 @@ func TestCutBeforeScrub(t *testing.T) {
 	if strings.Contains(got, "S3cr3") || !strings.HasSuffix(got, "<secret>") || len(got) > 8<<10+len("<secret>") {
 		t.Errorf("cut text ends %q (%d bytes), want the secret's start replaced and the text cut", got[len(got)-20:], len(got))
 	}
+}
+
+// sleep is a retry policy's wait that passes on the clock at once; slept
+// is the sum of those waits.
+func (c *fakeClock) sleep(ctx context.Context, d time.Duration) error {
+	c.add(d)
+	c.slept.Add(int64(d))
+	return ctx.Err()
 }
