@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -74,6 +75,8 @@ type decoder struct {
 	// expanded holds the pairs of each mapping seen, merges expanded; nil
 	// while a mapping is being expanded.
 	expanded map[*yaml.Node][]pair
+	// maps are the maps of strings decoded so far, by content (intern).
+	maps map[string]reflect.Value
 }
 
 func (d *decoder) errorf(line int, where, key, format string, args ...any) error {
@@ -238,7 +241,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, f fields, where, key stri
 			}
 			m.SetMapIndex(reflect.ValueOf(p.key.Value).Convert(t.Key()), reflect.ValueOf(s).Convert(t.Elem()))
 		}
-		v.Set(m)
+		v.Set(d.intern(m))
 		return nil
 
 	case t.Kind() == reflect.String || t.Kind() == reflect.Int || t.Kind() == reflect.Bool:
@@ -320,6 +323,33 @@ func structFields(t reflect.Type) map[string]int {
 var fieldIndex sync.Map
 
 type pair struct{ key, value *yaml.Node }
+
+// intern returns the map of strings decoded before with the same keys and
+// values as m, or m: 50,000 operations labelled by a handful of teams share
+// a handful of maps, not 50,000 (about 300 bytes each). Nothing changes a
+// decoded map (the collector shares a discovery job's labels the same way).
+func (d *decoder) intern(m reflect.Value) reflect.Value {
+	keys := make([]string, 0, m.Len())
+	for _, k := range m.MapKeys() {
+		keys = append(keys, k.String())
+	}
+	sort.Strings(keys)
+	var id strings.Builder
+	for _, k := range keys {
+		// Each string after its length: a value holding the separator
+		// cannot pass for two pairs.
+		v := m.MapIndex(reflect.ValueOf(k).Convert(m.Type().Key())).String()
+		fmt.Fprintf(&id, "%d:%s%d:%s", len(k), k, len(v), v)
+	}
+	if d.maps == nil {
+		d.maps = map[string]reflect.Value{}
+	}
+	if prev, ok := d.maps[id.String()]; ok && prev.Type() == m.Type() {
+		return prev
+	}
+	d.maps[id.String()] = m
+	return m
+}
 
 // forget drops the expanded pairs of mapping n and of the mappings in its
 // values, once n is decoded; a merge that needs them again expands them

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -362,4 +363,29 @@ func TestAuthorityKeys(t *testing.T) {
 	equal(t, "Warnings", c.Warnings, []string{
 		`inline.yml:4: tenants[0] "contoso": disable_instance_discovery: is not used: a managed identity asks its local endpoint, not authority_host`,
 	})
+}
+
+func TestEqualLabelsShareOneMap(t *testing.T) {
+	c := parseOK(t, tenantYAML+`    managed_identity: {}
+operations:
+  - {tenant: contoso, scope: industryData, id: a, labels: {team: x, env: prod}}
+  - {tenant: contoso, scope: industryData, id: b, labels: {env: prod, team: x}}
+  - {tenant: contoso, scope: industryData, id: c, labels: {team: y, env: prod}}
+  - {tenant: contoso, scope: industryData, id: d, labels: {team: "x\u0000env", prod: ""}}
+  - {tenant: contoso, scope: industryData, id: e, labels: {a: "1:b1:c"}}
+  - {tenant: contoso, scope: industryData, id: f, labels: {a: "", b: c}}
+`)
+	ptr := func(i int) uintptr { return reflect.ValueOf(c.Operations[i].Labels).Pointer() }
+	if ptr(0) != ptr(1) {
+		t.Error("operations a and b have the same labels in two maps")
+	}
+	if ptr(0) == ptr(2) || ptr(0) == ptr(3) {
+		t.Error("operations with other labels share a's map")
+	}
+	equal(t, "b's labels", c.Operations[1].Labels, map[string]string{"team": "x", "env": "prod"})
+	equal(t, "c's labels", c.Operations[2].Labels, map[string]string{"team": "y", "env": "prod"})
+	equal(t, "d's labels", c.Operations[3].Labels, map[string]string{"team": "x\x00env", "prod": ""})
+	if ptr(4) == ptr(5) {
+		t.Error("a value that spells out another pair shares its map")
+	}
 }
