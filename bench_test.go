@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 var vm = regexp.MustCompile(`(?m)^(VmRSS|VmHWM):\s+(\d+) kB$`)
@@ -27,6 +29,21 @@ func procMiB(b *testing.B, pid int) (rss, peak float64) {
 		}
 	}
 	return rss, peak
+}
+
+// procCPU is the CPU time (user and system) process pid has used.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The fields after the command's name, which may hold spaces:
+	// utime and stime are the 14th and 15th of the line.
+	f := strings.Fields(string(s[bytes.LastIndexByte(s, ')')+1:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
 // BenchmarkResidentMemory10000 runs the exporter binary watching 10,000

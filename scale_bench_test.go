@@ -30,6 +30,11 @@ import (
 //     body, beside floor_ms, the median of 5 GETs of the same bytes served
 //     uncompressed from a pre-built buffer over loopback HTTP, discarded
 //     the same way;
+//   - cold_cpu_s: the CPU time the exporter spent on the cold scrape, and
+//     sim_cpu_s what this process spent meanwhile (the simulated Graph
+//     answering, and the client reading the scrape): on one 2-core machine
+//     the two share the cores, and at low latency the cold scrape is
+//     bound by their sum rather than by the Graph window;
 //   - peak_rss_MiB: the exporter's peak resident set (VmHWM), no GOMEMLIMIT.
 //
 // BENCH_SCALE picks the cases (operations/latency, comma-separated; default
@@ -67,12 +72,15 @@ func BenchmarkScrapeAtScale(b *testing.B) {
 
 type scaleFigures struct {
 	cold, warm, warmIdentity, floor time.Duration
+	coldCPU, simCPU                 time.Duration
 	peakMiB                         float64
 }
 
 func report(b *testing.B, prefix string, m scaleFigures, limit float64) {
 	b.ReportMetric(m.cold.Seconds(), prefix+"cold_s")
 	b.ReportMetric(m.cold.Seconds()/limit, prefix+"cold/limit")
+	b.ReportMetric(m.coldCPU.Seconds(), prefix+"cold_cpu_s")
+	b.ReportMetric(m.simCPU.Seconds(), prefix+"sim_cpu_s")
 	b.ReportMetric(float64(m.warm.Microseconds())/1000, prefix+"warm_ms")
 	b.ReportMetric(float64(m.warmIdentity.Microseconds())/1000, prefix+"warm_identity_ms")
 	b.ReportMetric(float64(m.floor.Microseconds())/1000, prefix+"floor_ms")
@@ -117,7 +125,9 @@ func measureScale(b *testing.B, bin string, tn *graphtest.Tenant, cfg string, n 
 		}
 		return d, body
 	}
+	cpu0, own0 := procCPU(b, x.cmd.Process.Pid), procCPU(b, os.Getpid())
 	m.cold, _ = scrape("cold")
+	m.coldCPU, m.simCPU = procCPU(b, x.cmd.Process.Pid)-cpu0, procCPU(b, os.Getpid())-own0
 	var warm []time.Duration
 	var body string
 	for range 5 {
