@@ -183,10 +183,11 @@ func (e *Watcher) discoverOnce(ctx context.Context, j *job) {
 	}
 	now := e.now()
 	if err != nil {
+		// Logged before it is counted: whoever sees the count sees the line.
+		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "err", err)
 		j.mu.Lock()
 		j.errors++
 		j.mu.Unlock()
-		level.Warn(e.logger).Log("msg", "discovery failed; keeping what it found before", "tenant", j.Tenant, "scope", j.Scope, "site", j.Site, "list", j.List, "case", j.Case, "err", err)
 		return
 	}
 	refs := make([]graph.OperationRef, 0, len(found))
