@@ -38,9 +38,9 @@ func (e *entry) view() view {
 }
 
 // record stores the outcome of a fetch that ended at now. A throttled
-// answer holds the operation off as graph's retry policy says: its
+// answer holds the operation off as the fetcher's retry policy says: its
 // Retry-After, or else the next step of the back-off.
-func (e *entry) record(op *graph.Operation, err error, now time.Time) {
+func (e *entry) record(op *graph.Operation, err error, now time.Time, policy graph.RetryPolicy) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err == nil {
@@ -51,7 +51,7 @@ func (e *entry) record(op *graph.Operation, err error, now time.Time) {
 	e.err = err
 	var wait time.Duration
 	var held bool
-	if wait, e.backoff, held = graph.DefaultRetry.HoldOff(err, e.backoff); held {
+	if wait, e.backoff, held = policy.HoldOff(err, e.backoff); held {
 		e.notBefore = now.Add(wait)
 	}
 }

@@ -361,6 +361,12 @@ func (e *Watcher) fetchTenant(st *state, f Fetcher, targets []target, idx []int)
 	batches := (len(idx) + graph.MaxBatch - 1) / graph.MaxBatch
 	ctx, cancel := context.WithTimeout(context.Background(), st.settings.FetchTimeout*time.Duration(max(1, batches)))
 	defer cancel()
+	// The cache holds an operation off as the fetcher's own policy says
+	// (a graph.Client's), so that the two never disagree.
+	policy := graph.DefaultRetry
+	if r, ok := f.(interface{ RetryPolicy() graph.RetryPolicy }); ok {
+		policy = r.RetryPolicy()
+	}
 	done := func(i int, op *graph.Operation, err error) {
 		t := &targets[i]
 		now := e.now()
@@ -369,7 +375,7 @@ func (e *Watcher) fetchTenant(st *state, f Fetcher, targets []target, idx []int)
 		// for: if a reload has made the tenant another directory since,
 		// the new state's keys differ, and nobody shows this answer.
 		en := e.cache.get(t.key, now)
-		en.record(op, err, now)
+		en.record(op, err, now, policy)
 		if t.OmitNotFound && isNotFound(err) {
 			// A role alert never refreshed stays so for a while: ask
 			// again after cache_ttl, not at every scrape.

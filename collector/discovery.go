@@ -198,7 +198,7 @@ func (e *Watcher) discoverOnce(ctx context.Context, j *job) {
 		if d.Op != nil {
 			// The list carried the operation: as good as a GET, so the
 			// next scrape need not ask again.
-			e.cache.get(targetKey(tenant.Identity, j.Tenant, d.Ref), now).record(d.Op, nil, now)
+			e.cache.get(targetKey(tenant.Identity, j.Tenant, d.Ref), now).record(d.Op, nil, now, graph.DefaultRetry)
 		}
 		refs = append(refs, d.Ref)
 	}

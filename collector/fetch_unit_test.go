@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/msgraph-lro/msgraph_lro_exporter/graph"
 )
 
 // A fetcher that never answers for one operation ends that operation's
@@ -54,4 +56,39 @@ func TestEverySeriesOfOneOperation(t *testing.T) {
 	compareGolden(t, e, 5*time.Second, "every-series", "msgraph_lro_up", "msgraph_lro_status", "msgraph_lro_created_timestamp_seconds",
 		"msgraph_lro_age_seconds", "msgraph_lro_last_action_timestamp_seconds", "msgraph_lro_last_action_age_seconds", "msgraph_lro_completion_ratio",
 		"msgraph_lro_validation_errors", "msgraph_lro_validation_warnings", "msgraph_lro_info", "msgraph_lro_last_success_timestamp_seconds")
+}
+
+// policyFake is a fetcher with a retry policy of its own, as a
+// graph.Client has.
+type policyFake struct {
+	*fakeGraph
+	policy graph.RetryPolicy
+}
+
+func (p policyFake) RetryPolicy() graph.RetryPolicy { return p.policy }
+
+// The cache holds a throttled operation off by its fetcher's policy: a
+// first back-off of 7 s keeps it unasked for 7 s, not DefaultRetry's 1 s.
+func TestHoldOffFollowsTheFetchersPolicy(t *testing.T) {
+	f := policyFake{newFake(), graph.RetryPolicy{MinBackoff: 7 * time.Second, MaxBackoff: time.Minute}}
+	ref := importRef("throttled")
+	f.errs[ref.Key()] = &graph.Error{StatusCode: 429, Code: "TooManyRequests", Message: "throttled"}
+	now := fakeNow
+	e := New(log.NewNopLogger(), func() time.Time { return now })
+	e.Swap(Snapshot{Targets: []Target{{Tenant: "contoso", Ref: ref, Source: SourceConfig}}, Tenants: map[string]Tenant{"contoso": {Fetcher: f}}})
+	scrape := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		testutil.CollectAndCount(e.Collector(ctx), "msgraph_lro_up")
+	}
+	for _, step := range []struct {
+		after time.Duration
+		gets  int
+	}{{0, 1}, {2 * time.Second, 1}, {4 * time.Second, 1}, {1100 * time.Millisecond, 2}} {
+		now = now.Add(step.after)
+		scrape()
+		if got := f.getsOf(ref); got != step.gets {
+			t.Fatalf("%v after the first 429: asked %d times, want %d", now.Sub(fakeNow), got, step.gets)
+		}
+	}
 }

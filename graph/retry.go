@@ -44,6 +44,10 @@ type RetryPolicy struct {
 // 5 min for later scrapes.
 var DefaultRetry = RetryPolicy{Wait: time.Second, MinBackoff: time.Second, MaxBackoff: 5 * time.Minute}
 
+// RetryPolicy is the client's policy, its zero fields filled in: the one
+// the collector's cache holds operations off by.
+func (c *Client) RetryPolicy() RetryPolicy { return c.retry }
+
 // orDefault is p with DefaultRetry's value in each zero field.
 func (p RetryPolicy) orDefault() RetryPolicy {
 	d := DefaultRetry
