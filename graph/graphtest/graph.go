@@ -1,9 +1,11 @@
 package graphtest
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -170,6 +172,60 @@ func (t *Tenant) SetLatency(d time.Duration) {
 	t.mu.Lock()
 	t.latency = d
 	t.mu.Unlock()
+}
+
+// SetAnswerTime makes every Graph HTTP request (a $batch counts once) get
+// its answer d after it arrived, the simulated tenant's own work included,
+// as a remote Graph's latency is: the work is done first and the answer
+// waits out the rest of d. Where SetLatency's wait comes before the work
+// (so that, on one machine, the simulator's CPU adds to it), an answer
+// time models a Graph whose work happens on its own machines: the
+// scale benchmarks use it. Everything before the answer counts within d:
+// the work, SetLatency's wait and a fault's latency.
+func (t *Tenant) SetAnswerTime(d time.Duration) {
+	t.mu.Lock()
+	t.answerTime = d
+	t.mu.Unlock()
+}
+
+// answerAt is a ResponseWriter that lets nothing out, the header, the body
+// or the connection, before until; a client that goes away or a tenant
+// closing aborts the wait, as SetLatency's.
+type answerAt struct {
+	http.ResponseWriter
+	t     *Tenant
+	r     *http.Request
+	until time.Time
+	ready bool
+}
+
+func (a *answerAt) wait() {
+	if a.ready {
+		return
+	}
+	a.ready = true
+	if a.t.sleep(a.r, time.Until(a.until)) != nil {
+		abort()
+	}
+}
+
+func (a *answerAt) WriteHeader(code int) {
+	a.wait()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *answerAt) Write(b []byte) (int, error) {
+	a.wait()
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *answerAt) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	a.wait()
+	hj, ok := a.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("graphtest: the connection cannot be hijacked")
+	}
+	return hj.Hijack()
 }
 
 // Inject adds a fault for requests to path ("" = every Graph HTTP
@@ -352,9 +408,12 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 	t.lastQuery[path] = query
 	t.lastCRID = crid
 	t.lastUA = r.Header.Get("User-Agent")
-	latency := t.latency
+	latency, answerTime := t.latency, t.answerTime
 	fault := t.takeFault(path, true)
 	t.mu.Unlock()
+	if answerTime > 0 {
+		w = &answerAt{ResponseWriter: w, t: t, r: r, until: time.Now().Add(answerTime)}
+	}
 
 	w.Header().Set("request-id", id.requestID)
 	if crid != "" {

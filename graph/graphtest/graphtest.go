@@ -215,6 +215,7 @@ type Tenant struct {
 	// graph
 	ops          map[string]map[string]json.RawMessage
 	latency      time.Duration
+	answerTime   time.Duration
 	faults       []*activeFault
 	requests     int
 	perPath      map[string]int
