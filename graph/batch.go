@@ -73,7 +73,10 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 	}
 	work := make(chan []int)
 	var wg sync.WaitGroup
-	for w := min(cap(c.sem), len(jobs)); w > 0; w-- {
+	// Twice as many workers as request slots: a worker reading and
+	// decoding the answer it got (its slot already free) leaves the slot
+	// to another, which sends the next request meanwhile.
+	for w := min(2*cap(c.sem), len(jobs)); w > 0; w-- {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

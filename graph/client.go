@@ -344,7 +344,8 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	case <-ctx.Done():
 		return answer{}, fmt.Errorf("waiting for a free request slot: %w", ctx.Err())
 	}
-	defer func() { <-c.sem }()
+	release := sync.OnceFunc(func() { <-c.sem })
+	defer release()
 	// A request that waited for its slot may find the tenant held off now.
 	if herr := c.heldOff(); herr != nil {
 		return answer{}, herr
@@ -407,7 +408,19 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	if batch && resp.StatusCode == http.StatusOK {
 		a := answer{status: resp.StatusCode, header: resp.Header, crid: crid}
-		a.responses, a.batchErr = readBatchAnswer(resp.Body)
+		// A $batch answer of the usual size (20 operations: tens of KB)
+		// is taken off the connection whole and read after its request
+		// slot is free, for the next request; a larger one is read as
+		// it streams in, slot held, as before.
+		buf := heldAnswers.Get().(*bytes.Buffer)
+		defer func() { buf.Reset(); heldAnswers.Put(buf) }()
+		n, err := buf.ReadFrom(io.LimitReader(resp.Body, heldAnswerBytes+1))
+		if err == nil && n <= heldAnswerBytes {
+			release()
+			a.responses, a.batchErr = readBatchAnswer(bytes.NewReader(buf.Bytes()))
+			return a, nil
+		}
+		a.responses, a.batchErr = readBatchAnswer(io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body))
 		return a, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
@@ -419,6 +432,12 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	return answer{status: resp.StatusCode, header: resp.Header, body: b, crid: crid}, nil
 }
+
+// heldAnswerBytes is the largest $batch answer read off the connection
+// whole before it is read; heldAnswers are the buffers that hold them.
+const heldAnswerBytes = 256 << 10
+
+var heldAnswers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // answerError turns a non-200 answer, outer or inside a $batch, into an
 // *Error, counts a 429, and logs it with the ids Microsoft support asks for.
