@@ -336,9 +336,9 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 			each(i, nil, fmt.Errorf("graph's answer for this operation inside a $batch is larger than %d bytes (client-request-id %s)", MaxBodyBytes, a.crid))
 			continue
 		}
-		b := innerBody(r.Body)
+		b, valid := innerBody(r.Body)
 		if r.Status == http.StatusOK {
-			op, err := c.decode(refs[i], refs[i].URLPath(), b)
+			op, err := c.decode(refs[i], refs[i].URLPath(), b, valid)
 			each(i, op, err)
 			continue
 		}
@@ -364,16 +364,17 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 
 // innerBody is an inner answer's body as bytes: Graph sends JSON as it is
 // and anything else as a JSON string, base64-encoded for binary content.
-func innerBody(raw json.RawMessage) []byte {
+// valid says the bytes are valid JSON (the batch's reader checked raw).
+func innerBody(raw json.RawMessage) (b []byte, valid bool) {
 	if len(raw) == 0 || raw[0] != '"' {
-		return raw
+		return raw, len(raw) > 0
 	}
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
-		return raw
+		return raw, false
 	}
 	if b, err := base64.StdEncoding.DecodeString(s); err == nil && json.Valid(b) {
-		return b
+		return b, true
 	}
-	return []byte(s)
+	return []byte(s), false
 }

@@ -279,15 +279,15 @@ func (c *Client) getOperation(ctx context.Context, ref OperationRef, quiet bool)
 	if err != nil {
 		return nil, err
 	}
-	return c.decode(ref, u.Path, body)
+	return c.decode(ref, u.Path, body, false)
 }
 
 // decode reads an operation from Graph's 200 answer. An answer it cannot
 // read is logged once per interval for the tenant and scope (with the
 // path of the first and the count of those held back), and its error says
 // so, for the caller to log per operation at debug.
-func (c *Client) decode(ref OperationRef, path string, body []byte) (*Operation, error) {
-	op, err := DecodeOperationOf(ref.Scope, body)
+func (c *Client) decode(ref OperationRef, path string, body []byte, valid bool) (*Operation, error) {
+	op, err := LookupKind(ref.Scope).decode(body, valid)
 	if err != nil {
 		c.logRepeated(level.Warn, "unreadable "+ref.Scope, "msg", "graph's answer for an operation cannot be read; the operation shows up 0",
 			"scope", ref.Scope, "path", path, "err", err)

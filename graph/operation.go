@@ -90,13 +90,16 @@ var (
 // fails only where nothing useful is left: a body that is not a JSON
 // object, or one without a status (a string, or for Universal Print an
 // object with a string state).
-func (k *Kind) Decode(body []byte) (*Operation, error) {
+func (k *Kind) Decode(body []byte) (*Operation, error) { return k.decode(body, false) }
+
+// decode is Decode; valid says body is known to be valid JSON already.
+func (k *Kind) decode(body []byte, valid bool) (*Operation, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, errors.New("empty response body")
 	}
 	var m members
-	if !m.read(body) {
+	if !m.read(body, valid) {
 		// Not one JSON object: encoding/json says why.
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(body, &obj); err != nil {
