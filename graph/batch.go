@@ -73,10 +73,11 @@ func (c *Client) GetOperations(ctx context.Context, refs []OperationRef, each fu
 	}
 	work := make(chan []int)
 	var wg sync.WaitGroup
-	// Twice as many workers as request slots: a worker reading and
-	// decoding the answer it got (its slot already free) leaves the slot
-	// to another, which sends the next request meanwhile.
-	for w := min(2*cap(c.sem), len(jobs)); w > 0; w-- {
+	// One worker per request slot, no more: a worker that got a
+	// tenant-wide 429 holds the tenant off before it takes its next job,
+	// and a second worker waiting for the slot would send before the hold
+	// (TestTenantScoped429HoldsOffTheTenant).
+	for w := min(cap(c.sem), len(jobs)); w > 0; w-- {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
