@@ -358,7 +358,7 @@ const loadGCPercent = 20
 // (or GOGC=off) is left alone.
 func lowPeak() (restore func()) {
 	old := debug.SetGCPercent(loadGCPercent)
-	if old >= 0 && old < loadGCPercent || old < 0 {
+	if old < loadGCPercent { // GOGC=off is -1
 		debug.SetGCPercent(old)
 		return func() {}
 	}
