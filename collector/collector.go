@@ -324,8 +324,8 @@ func (e *Watcher) fetch(ctx context.Context, st *state, targets []target, res []
 		// Another scrape's fetch may have finished since the view above
 		// was taken: then there is nothing to ask Graph.
 		t := &targets[f.i]
-		if v := e.cache.get(t.key, now).view(); v.fresh(now, ttl, terminalTTL) {
-			e.flying.finish(t.key, v)
+		if en := e.cache.get(t.key, now); en.view().fresh(now, ttl, terminalTTL) {
+			e.flying.finish(t.key, en)
 			continue
 		}
 		mine[t.Tenant] = append(mine[t.Tenant], f.i)
@@ -334,17 +334,12 @@ func (e *Watcher) fetch(ctx context.Context, st *state, targets []target, res []
 		go e.fetchTenant(st, st.tenants[tenant].Fetcher, targets, idx)
 	}
 	for _, f := range flights {
-		select {
-		case <-f.c.done:
-		default:
-			select {
-			case <-f.c.done:
-			case <-ctx.Done():
-				continue // missed the deadline: last answer, not up
-			}
+		if !f.wait(ctx.Done()) {
+			continue // missed the deadline: last answer, not up
 		}
+		v := f.c.en.view()
 		r := &res[f.i]
-		r.view, r.up = f.c.v, f.c.v.err == nil
+		r.view, r.up = v, v.err == nil
 	}
 	return res
 }
@@ -381,7 +376,7 @@ func (e *Watcher) fetchTenant(st *state, f Fetcher, targets []target, idx []int)
 			// again after cache_ttl, not at every scrape.
 			en.holdOff(now.Add(st.settings.CacheTTL))
 		}
-		e.flying.finish(t.key, en.view())
+		e.flying.finish(t.key, en)
 	}
 	if f == nil {
 		for _, i := range idx {

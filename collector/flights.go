@@ -1,11 +1,26 @@
 package collector
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
-// call is one fetch of one operation in flight; done closes when v is set.
+// call is one fetch of one operation in flight. A cold scrape has one per
+// operation, so it is small: its answer is its cache entry's, and it has
+// a channel of its own only if another scrape joins it; its owner waits
+// for its group.
 type call struct {
+	g        *group
+	en       *entry        // where the answer is, once finished
+	finished atomic.Bool   // en is set
+	done     chan struct{} // made by join for a scrape that joins; closed by finish
+}
+
+// group is the calls one scrape began together: done closes when the last
+// of them finishes.
+type group struct {
+	left atomic.Int64
 	done chan struct{}
-	v    view
 }
 
 // flights makes concurrent scrapes share one fetch per operation: the
@@ -35,21 +50,30 @@ func (f *flights) join(targets []target, due []int) []flight {
 		f.m = map[string]*call{}
 	}
 	out := make([]flight, len(due))
+	g := &group{done: make(chan struct{})}
+	calls := make([]call, 0, len(due)) // one allocation for the scrape's calls
 	for k, i := range due {
 		out[k].i = i
 		key := targets[i].key
 		if c, ok := f.m[key]; ok {
+			if c.done == nil {
+				c.done = make(chan struct{})
+			}
 			out[k].c = c
 			continue
 		}
-		out[k].c = &call{done: make(chan struct{})}
-		f.m[key], out[k].owner = out[k].c, true
+		calls = append(calls, call{g: g})
+		c := &calls[len(calls)-1]
+		f.m[key], out[k].c, out[k].owner = c, c, true
+	}
+	if g.left.Store(int64(len(calls))); len(calls) == 0 {
+		close(g.done)
 	}
 	return out
 }
 
-// finish hands v to everyone waiting for key.
-func (f *flights) finish(key string, v view) {
+// finish hands en's answer to everyone waiting for key.
+func (f *flights) finish(key string, en *entry) {
 	f.mu.Lock()
 	c := f.m[key]
 	delete(f.m, key)
@@ -58,9 +82,38 @@ func (f *flights) finish(key string, v view) {
 		// operations would hold 16 MiB of empty map for good.
 		f.m = nil
 	}
-	f.mu.Unlock()
+	var done chan struct{}
 	if c != nil {
-		c.v = v
-		close(c.done)
+		done = c.done // set only under f.mu, while c is in the map
 	}
+	f.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.en = en
+	c.finished.Store(true)
+	if done != nil {
+		close(done)
+	}
+	if c.g.left.Add(-1) == 0 {
+		close(c.g.done)
+	}
+}
+
+// wait waits for the flight's call until ctx's done channel closes; it
+// reports whether the call finished.
+func (fl *flight) wait(ctxDone <-chan struct{}) bool {
+	c := fl.c
+	if c.finished.Load() {
+		return true
+	}
+	ch := c.g.done
+	if !fl.owner {
+		ch = c.done
+	}
+	select {
+	case <-ch:
+	case <-ctxDone:
+	}
+	return c.finished.Load()
 }
