@@ -26,8 +26,9 @@ type fakeGraph struct {
 	ops     map[string]*graph.Operation // by OperationRef.Key
 	errs    map[string]error            // by OperationRef.Key
 	list    []graph.Discovered
-	skip    map[string]bool // refs whose answer the fetcher never gives
-	gets    map[string]int  // GetOperations asked for each ref
+	skip    map[string]bool          // refs whose answer the fetcher never gives
+	gate    map[string]chan struct{} // refs whose answer waits for their channel to close
+	gets    map[string]int           // GetOperations asked for each ref
 	lists   int
 	hold    chan struct{} // if not nil, GetOperations waits for it to close
 	started chan struct{} // if not nil, receives one value per GetOperations call
@@ -59,8 +60,11 @@ func (f *fakeGraph) GetOperations(ctx context.Context, refs []graph.OperationRef
 	}
 	for i, r := range refs {
 		f.mu.Lock()
-		op, err, skip := f.ops[r.Key()], f.errs[r.Key()], f.skip[r.Key()]
+		op, err, skip, gate := f.ops[r.Key()], f.errs[r.Key()], f.skip[r.Key()], f.gate[r.Key()]
 		f.mu.Unlock()
+		if gate != nil {
+			<-gate
+		}
 		switch {
 		case skip:
 		case err != nil:

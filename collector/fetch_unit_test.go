@@ -92,3 +92,52 @@ func TestHoldOffFollowsTheFetchersPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A scrape that joins another's fetch gets each answer as it comes: a
+// /probe of one operation of a cold scrape still in flight returns when
+// that operation is answered, not when the whole cold scrape is.
+func TestJoinerGetsItsAnswerBeforeTheOwnersGroupEnds(t *testing.T) {
+	f := newFake()
+	a, b := importRef("first"), importRef("gated")
+	f.set(a, running("first"))
+	f.set(b, running("gated"))
+	gateA, gateB := make(chan struct{}), make(chan struct{})
+	f.gate = map[string]chan struct{}{a.Key(): gateA, b.Key(): gateB}
+	f.started = make(chan struct{}, 2)
+	e := New(log.NewNopLogger(), func() time.Time { return fakeNow })
+	e.Swap(Snapshot{Targets: []Target{{Tenant: "contoso", Ref: a, Source: SourceConfig}, {Tenant: "contoso", Ref: b, Source: SourceConfig}},
+		Tenants: map[string]Tenant{"contoso": {Fetcher: f}}})
+	st := e.st.Load()
+	owner := make(chan []result, 1)
+	go func() { owner <- e.fetch(context.Background(), st, st.targets, nil) }()
+	<-f.started
+	// The joiner asks for a while the owner's fetch of a and b is in
+	// flight: it joins, asking Graph nothing.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	joiner := make(chan []result, 1)
+	go func() { joiner <- e.fetch(ctx, st, st.targets[:1], nil) }()
+	waitFor(t, "the joiner to join", func() bool {
+		e.flying.mu.Lock()
+		defer e.flying.mu.Unlock()
+		c := e.flying.m[st.targets[0].key]
+		return c != nil && c.done != nil
+	})
+	close(gateA)
+	res := <-joiner
+	if !res[0].up || ctx.Err() != nil {
+		t.Errorf("the joiner: up %v, deadline %v; want its answer before the gated one", res[0].up, ctx.Err())
+	}
+	select {
+	case <-owner:
+		t.Fatal("the owner finished with an answer still gated")
+	default:
+	}
+	close(gateB)
+	if got := <-owner; !got[0].up || !got[1].up {
+		t.Errorf("the owner: %v %v, want both up", got[0].up, got[1].up)
+	}
+	if got := f.getsOf(a); got != 1 {
+		t.Errorf("Graph was asked for the joined operation %d times, want 1", got)
+	}
+}
