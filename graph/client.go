@@ -359,6 +359,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	if err != nil {
 		return answer{}, err
 	}
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -386,8 +387,9 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 		c.metrics.Requests.WithLabelValues(c.tenant, "error").Inc()
 		// url.Error quotes the URL, which holds nothing secret.
 		rerr := &RequestError{err: fmt.Errorf("graph request failed (client-request-id %s): %w", crid, err)}
-		if ctx.Err() != nil {
-			// The caller gave up (a scrape's deadline): not Graph's failure.
+		if caller.Err() != nil {
+			// The caller gave up (a scrape's deadline): not Graph's
+			// failure. Graph's silence past request_timeout is, below.
 			level.Debug(c.logger).Log("msg", "graph request abandoned", "err", rerr)
 		} else {
 			// One line per interval for the tenant's host, not one per

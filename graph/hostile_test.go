@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -411,5 +412,34 @@ func TestUnreadableAnswersLoggedOnce(t *testing.T) {
 				t.Errorf("want one warn line for 3 fetches of 20 unreadable answers, got %d:\n%s", len(warn), strings.Join(warn, "\n"))
 			}
 		})
+	}
+}
+
+// A Graph that does not answer within request_timeout is Graph's failure,
+// not the caller giving up: it is warned about (once), not logged at
+// debug as an abandoned request.
+func TestGraphTimeoutIsWarned(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	m := graph.NewMetrics()
+	var logs syncBuf
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 4, RequestTimeout: 300 * time.Millisecond, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := twenty(tn)
+	getAll(t, c, refs) // the token, before Graph goes silent
+	tn.SetLatency(time.Second)
+	defer tn.SetLatency(0)
+	for i, o := range getAll(t, c, refs) {
+		if o.err == nil || !strings.Contains(o.err.Error(), "graph request failed (client-request-id ") {
+			t.Fatalf("operation %d: %v, want the request timed out", i, o.err)
+		}
+	}
+	got := logs.String()
+	if !regexp.MustCompile(`level=warn .*msg="graph request failed; no answer came"`).MatchString(got) || strings.Contains(got, "graph request abandoned") {
+		t.Errorf("want the timeout warned about, not abandoned:\n%s", got)
 	}
 }
