@@ -44,6 +44,9 @@ type flight struct {
 // every fetch and the other waits, rather than each owning half and
 // sending twice the batches.
 func (f *flights) join(targets []target, due []int) []flight {
+	if len(due) == 0 {
+		return nil // a warm scrape: nothing to lock or make
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
