@@ -54,9 +54,10 @@ bench-scale:
 soak:
 	MSGRAPH_LRO_SOAK=long $(GO) test -race -count=1 -timeout 30m -run TestSoakWithFaults -v ./collector/
 
-## check-metrics: run the demo and lint its /metrics with promtool (needs promtool: apt-get install prometheus)
+## check-metrics: run the demo and lint its /metrics with promtool, and both encoders' output (needs promtool: apt-get install prometheus)
 check-metrics:
 	MSGRAPH_LRO_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run 'TestDemoMetricsPassPromtool' .
+	MSGRAPH_LRO_REQUIRE_PROMTOOL=1 $(GO) test -count=1 -run 'TestHandlerTextMatchesProtobuf' ./collector/
 
 ## rules: check examples/prometheus.yml and examples/alerts.yml, run the alert unit tests, check examples/alertmanager.yml and its routes (needs promtool and amtool: apt-get install prometheus prometheus-alertmanager)
 rules:
