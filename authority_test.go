@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -9,20 +8,8 @@ import (
 	"github.com/msgraph-lro/msgraph_lro_exporter/graph/graphtest"
 )
 
-// authorityConfig is one tenant with one operation, its authority keys
-// given as extra (YAML lines of the tenant) and its credential as cred.
-func authorityConfig(tn *graphtest.Tenant, cred, extra string) string {
-	return fmt.Sprintf(`tenants:
-  - name: contoso
-    tenant_id: %s
-    client_id: %s
-    %s
-    authority_host: %s
-    graph_endpoint: %s
-%soperations:
-  - {tenant: contoso, scope: industryData, id: op1}
-`, tn.TenantID, tn.ClientID, cred, tn.AuthorityHost, tn.GraphEndpoint, extra)
-}
+// authorityOp is the one operation of the authority tests' configs.
+const authorityOp = "  - {tenant: contoso, scope: industryData, id: op1}\n"
 
 // Through the binary, with the worldwide login host reachable through
 // HTTPS_PROXY as it is in production: by default, a tenant whose
@@ -49,7 +36,7 @@ func TestBinaryInstanceDiscovery(t *testing.T) {
 			tn.SetOperation(graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "op1"}.URLPath(), map[string]any{"id": "op1", "status": "running"})
 			dir := t.TempDir()
 			secret := writeFile(t, dir, "secret", tn.ClientSecret, 0o600)
-			cfg := writeFile(t, dir, "msgraph_lro.yml", authorityConfig(tn, "client_secret_file: "+secret, tc.extra), 0o600)
+			cfg := writeFile(t, dir, "msgraph_lro.yml", tenantYAML(tn, "client_secret_file: "+secret, tc.extra, authorityOp), 0o600)
 			x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile, "HTTPS_PROXY=" + tn.WorldwideProxy(), "NO_PROXY=", "no_proxy=", "https_proxy="},
 				"--config.file="+cfg)
 			_, body := x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "5")
@@ -87,7 +74,7 @@ func TestBinarySendCertificateChain(t *testing.T) {
 			dir := t.TempDir()
 			cert := writeFile(t, dir, "client.pem", string(tn.SubjectNameCertificatePEM("exporter.contoso.example")), 0o600)
 			cfg := writeFile(t, dir, "msgraph_lro.yml",
-				authorityConfig(tn, "client_certificate_file: "+cert, "    disable_instance_discovery: true\n"+tc.extra), 0o600)
+				tenantYAML(tn, "client_certificate_file: "+cert, "    disable_instance_discovery: true\n"+tc.extra, authorityOp), 0o600)
 			x := start(t, []string{"SSL_CERT_FILE=" + tn.CAFile}, "--config.file="+cfg)
 			_, body := x.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", "5")
 			want := `msgraph_lro_up{name="",operation_id="op1",scope="industryData",tenant="contoso"} ` + tc.up

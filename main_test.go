@@ -221,17 +221,24 @@ func writeFile(t testing.TB, dir, name, content string, mode os.FileMode) string
 	return p
 }
 
+// tenantConfig is one tenant of tn with a client secret from secretFile,
+// instance discovery off, and ops (YAML lines of `operations`).
 func tenantConfig(tn *graphtest.Tenant, secretFile, ops string) string {
+	return tenantYAML(tn, "client_secret_file: "+secretFile, "    disable_instance_discovery: true\n", ops)
+}
+
+// tenantYAML is one tenant of tn with the credential line cred and extra
+// (YAML lines of the tenant), and ops (YAML lines of `operations`).
+func tenantYAML(tn *graphtest.Tenant, cred, extra, ops string) string {
 	return fmt.Sprintf(`tenants:
   - name: contoso
     tenant_id: %s
     client_id: %s
-    client_secret_file: %s
+    %s
     authority_host: %s
-    disable_instance_discovery: true
     graph_endpoint: %s
-operations:
-%s`, tn.TenantID, tn.ClientID, secretFile, tn.AuthorityHost, tn.GraphEndpoint, ops)
+%soperations:
+%s`, tn.TenantID, tn.ClientID, cred, tn.AuthorityHost, tn.GraphEndpoint, extra, ops)
 }
 
 // The binary, a config file and the simulated tenant over TLS: /metrics

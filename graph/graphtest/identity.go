@@ -2,8 +2,6 @@ package graphtest
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -119,20 +117,7 @@ func (t *Tenant) subjectNameCertificate(subject string) ([]byte, error) {
 	defer t.certMu.Unlock()
 	now := time.Now()
 	if t.snCA == nil {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          randSerial(),
-			Subject:               pkix.Name{Organization: []string{"graphtest"}, CommonName: "graphtest trusted issuing CA"},
-			NotBefore:             now.Add(-time.Hour),
-			NotAfter:              now.AddDate(5, 0, 0),
-			KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-			BasicConstraintsValid: true,
-			IsCA:                  true,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		key, der, err := selfSignedCA("graphtest trusted issuing CA", 5, nil)
 		if err != nil {
 			return nil, err
 		}
