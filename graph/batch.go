@@ -339,7 +339,7 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		}
 		b, valid := innerBody(r.Body)
 		if r.Status == http.StatusOK {
-			op, err := c.decode(refs[i], refs[i].URLPath(), b, valid)
+			op, err := c.decode(refs[i], "", b, valid)
 			each(i, op, err)
 			continue
 		}

@@ -285,10 +285,14 @@ func (c *Client) getOperation(ctx context.Context, ref OperationRef, quiet bool)
 // decode reads an operation from Graph's 200 answer. An answer it cannot
 // read is logged once per interval for the tenant and scope (with the
 // path of the first and the count of those held back), and its error says
-// so, for the caller to log per operation at debug.
+// so, for the caller to log per operation at debug. path is the request's
+// ("" for ref's own).
 func (c *Client) decode(ref OperationRef, path string, body []byte, valid bool) (*Operation, error) {
 	op, err := LookupKind(ref.Scope).decode(body, valid)
 	if err != nil {
+		if path == "" { // built for the log line only, not for every answer
+			path = ref.URLPath()
+		}
 		c.logRepeated(level.Warn, "unreadable "+ref.Scope, "msg", "graph's answer for an operation cannot be read; the operation shows up 0",
 			"scope", ref.Scope, "path", path, "err", err)
 		return nil, &AnswerError{err: err}
