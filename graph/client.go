@@ -471,7 +471,9 @@ func (c *Client) answerErrorAt(path string, status int, h http.Header, body []by
 	if gerr.NotFound() || gerr.Throttled() {
 		lvl = level.Info
 	}
-	c.logRepeated(lvl, fmt.Sprintf("answer %s %d %s", path, status, gerr.Code), kv...)
+	// Keyed by status and code, not path: twenty operations answered 403
+	// are one line per interval (the first's path in it), not twenty.
+	c.logRepeated(lvl, fmt.Sprintf("answer %d %s", status, gerr.Code), kv...)
 	return gerr
 }
 

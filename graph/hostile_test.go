@@ -443,3 +443,33 @@ func TestGraphTimeoutIsWarned(t *testing.T) {
 		t.Errorf("want the timeout warned about, not abandoned:\n%s", got)
 	}
 }
+
+// Twenty GETs answered with the same error (here those that replace a
+// refused $batch, each answered 403) are one log line per interval, not
+// one per operation: the line is keyed by status and code, not path.
+func TestSameErrorOfManyGETsLoggedOnce(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	m := graph.NewMetrics()
+	var logs syncBuf
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs := twenty(tn)
+	tn.Inject("/beta/$batch", graphtest.Fault{Status: 400, Times: 1})
+	for _, r := range refs {
+		tn.Inject(r.URLPath(), graphtest.Fault{Status: 403, Times: 1})
+	}
+	for i, o := range getAll(t, c, refs) {
+		var gerr *graph.Error
+		if !errors.As(o.err, &gerr) || gerr.StatusCode != 403 {
+			t.Fatalf("operation %d: %v, want its 403", i, o.err)
+		}
+	}
+	if n := len(regexp.MustCompile(`msg="graph answered with an error" .*status=403`).FindAllString(logs.String(), -1)); n != 1 {
+		t.Errorf("%d lines for twenty 403s, want 1:\n%s", n, logs.String())
+	}
+}
