@@ -70,6 +70,13 @@ var (
 	}()
 )
 
+// The status index takes the low 3 bits of textOrder.status.
+func init() {
+	if len(graph.Statuses) > 8 {
+		panic("collector: more than 8 statuses do not fit textOrder.status")
+	}
+}
+
 func newTextOrder(targets []target) *textOrder {
 	o := &textOrder{ok: true}
 	if len(targets) == 0 {
