@@ -33,12 +33,20 @@ var errBatchSyntax = errors.New("not a JSON batch answer")
 // readBatchAnswer reads a $batch answer, {"responses": [...]}, as it
 // streams in, keeping each inner body only up to MaxBodyBytes. It is as
 // strict as encoding/json about what it keeps; keys match as encoding/json
-// matches them, ignoring case.
-func readBatchAnswer(r io.Reader) ([]batchResponse, error) {
-	br := scanReaders.Get().(*bufio.Reader)
-	br.Reset(io.LimitReader(r, maxBatchAnswer))
-	defer func() { br.Reset(nil); scanReaders.Put(br) }()
-	s := &jsonScan{r: br}
+// matches them, ignoring case. size, if known, is the answer's length:
+// the kept bodies are copied into one buffer of about that size.
+func readBatchAnswer(r io.Reader, size int) ([]batchResponse, error) {
+	s := scanners.Get().(*jsonScan)
+	s.r.Reset(io.LimitReader(r, maxBatchAnswer))
+	s.bodies = make([]byte, 0, min(size, heldAnswerBytes))
+	defer func() {
+		s.r.Reset(nil)
+		s.bodies = nil
+		if cap(s.buf) > maxBatchField {
+			s.buf = nil // a large body's room is not kept for every answer
+		}
+		scanners.Put(s)
+	}()
 	var out []batchResponse
 	err := s.object(func(key string) error {
 		if !strings.EqualFold(key, "responses") {
@@ -61,11 +69,20 @@ func readBatchAnswer(r io.Reader) ([]batchResponse, error) {
 	return out, nil
 }
 
-// scanReaders are the read buffers of $batch answers, one per answer being
-// read: a cold scrape of 50,000 operations reads 2,500.
-var scanReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 32<<10) }}
+// scanners read $batch answers, one per answer being read (a cold scrape
+// of 50,000 operations reads 2,500), each with its 32 KiB read buffer.
+var scanners = sync.Pool{New: func() any { return &jsonScan{r: bufio.NewReaderSize(nil, 32<<10)} }}
 
-type jsonScan struct{ r *bufio.Reader }
+type jsonScan struct {
+	r *bufio.Reader
+	// buf is the value being read (value's answer, good until the next
+	// value), limit what value keeps of it, over that it was longer.
+	buf   []byte
+	limit int
+	over  bool
+	// bodies holds the kept inner bodies, each answer's Body a slice of it.
+	bodies []byte
+}
 
 // next returns the next byte that is not white space.
 func (s *jsonScan) next() (byte, error) {
@@ -129,8 +146,8 @@ func (s *jsonScan) object(field func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		var key string
-		if over || json.Unmarshal(raw, &key) != nil {
+		key, ok := jsonString(raw) // raw is a valid JSON string: encoding/json's reading of it
+		if over || !ok {
 			return fmt.Errorf("%w: unreadable key", errBatchSyntax)
 		}
 		if c, err = s.next(); err != nil || c != ':' {
@@ -201,11 +218,21 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 			case over:
 				return fmt.Errorf("%w: an inner answer's %s is larger than %d bytes", errBatchSyntax, key, maxBatchField)
 			case isBody:
-				r.Body, r.Oversized = raw, false
+				start := len(s.bodies)
+				s.bodies = append(s.bodies, raw...)
+				r.Body, r.Oversized = s.bodies[start:len(s.bodies):len(s.bodies)], false
 				return nil
 			case strings.EqualFold(key, "id"):
-				return json.Unmarshal(raw, &r.ID)
+				if raw[0] == '"' {
+					r.ID, _ = jsonString(raw)
+					return nil
+				}
+				return json.Unmarshal(raw, &r.ID) // null leaves it; anything else fails
 			case strings.EqualFold(key, "status"):
+				if n, ok := smallInt(raw); ok {
+					r.Status = n
+					return nil
+				}
 				return json.Unmarshal(raw, &r.Status)
 			case strings.EqualFold(key, "headers"):
 				return json.Unmarshal(raw, &r.Headers)
@@ -221,28 +248,19 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 
 // value reads one JSON value and returns it if it is no longer than limit
 // (limit 0: nothing is kept); over says it was longer, and was read past.
-// Kept values are checked by json.Valid. Strings and the runs between
-// brackets are read a buffer at a time, not byte by byte.
+// Kept values are checked as json.Valid checks them, and are good until
+// the next value. Strings and the runs between brackets are read a buffer
+// at a time, not byte by byte.
 func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
-	var buf []byte
-	keep := func(b []byte) {
-		if over || limit <= 0 {
-			return
-		}
-		if len(buf)+len(b) > limit {
-			over, buf = true, nil
-			return
-		}
-		buf = append(buf, b...)
-	}
+	s.buf, s.limit, s.over = s.buf[:0], limit, false
 	c, err := s.next()
 	if err != nil {
 		return nil, false, s.unexpected(err)
 	}
-	keep([]byte{c})
+	s.keep([]byte{c})
 	switch c {
 	case '"':
-		if err := s.stringRest(keep); err != nil {
+		if err := s.stringRest(); err != nil {
 			return nil, false, err
 		}
 	case '{', '[':
@@ -253,16 +271,16 @@ func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 			b, _ := s.r.Peek(s.r.Buffered())
 			i := bytes.IndexAny(b, `"{}[]`)
 			if i < 0 {
-				keep(b)
+				s.keep(b)
 				_, _ = s.r.Discard(len(b))
 				continue
 			}
 			c := b[i]
-			keep(b[:i+1])
+			s.keep(b[:i+1])
 			_, _ = s.r.Discard(i + 1)
 			switch c {
 			case '"':
-				if err := s.stringRest(keep); err != nil {
+				if err := s.stringRest(); err != nil {
 					return nil, false, err
 				}
 			case '{', '[':
@@ -284,25 +302,40 @@ func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 				_ = s.r.UnreadByte()
 				break
 			}
-			keep([]byte{c})
+			s.keep([]byte{c})
 		}
 	}
-	if limit > 0 && !over && !json.Valid(buf) {
+	if limit <= 0 || s.over {
+		return nil, s.over, nil
+	}
+	if !validJSON(s.buf) {
 		return nil, false, fmt.Errorf("%w: an invalid value", errBatchSyntax)
 	}
-	return buf, over, nil
+	return s.buf, false, nil
+}
+
+// keep adds b to the value being read, unless it is over its limit.
+func (s *jsonScan) keep(b []byte) {
+	if s.over || s.limit <= 0 {
+		return
+	}
+	if len(s.buf)+len(b) > s.limit {
+		s.over = true
+		return
+	}
+	s.buf = append(s.buf, b...)
 }
 
 // stringRest reads a string after its opening quote, through the closing
 // one: a quote ends it unless an odd run of backslashes comes before.
-func (s *jsonScan) stringRest(keep func([]byte)) error {
+func (s *jsonScan) stringRest() error {
 	run := 0 // backslashes in a row just before what comes next
 	for {
 		chunk, err := s.r.ReadSlice('"')
 		if err != nil && err != bufio.ErrBufferFull {
 			return s.unexpected(err)
 		}
-		keep(chunk)
+		s.keep(chunk)
 		if err == bufio.ErrBufferFull {
 			run = backslashes(chunk, run)
 			continue
@@ -312,6 +345,22 @@ func (s *jsonScan) stringRest(keep func([]byte)) error {
 		}
 		run = 0 // an escaped quote
 	}
+}
+
+// smallInt reads a JSON number of up to 9 digits, no sign, fraction or
+// exponent (an HTTP status), as json.Unmarshal into an int would.
+func smallInt(raw []byte) (int, bool) {
+	if len(raw) == 0 || len(raw) > 9 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range raw {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // backslashes is the run of backslashes at the end of b, counting prev

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // The streaming reader of $batch answers agrees with encoding/json on
@@ -24,7 +25,13 @@ func FuzzReadBatchAnswer(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := readBatchAnswer(strings.NewReader(s))
+		got, err := readBatchAnswer(strings.NewReader(s), len(s))
+		// Read as it streams in, one byte at a time, with no size known:
+		// the same.
+		sgot, serr := readBatchAnswer(iotest.OneByteReader(strings.NewReader(s)), 0)
+		if (err == nil) != (serr == nil) || !reflect.DeepEqual(got, sgot) {
+			t.Fatalf("read whole: %+v, %v; streamed: %+v, %v", got, err, sgot, serr)
+		}
 		var want struct {
 			Responses []struct {
 				ID      string            `json:"id"`

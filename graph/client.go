@@ -423,10 +423,10 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 		n, err := buf.ReadFrom(io.LimitReader(resp.Body, heldAnswerBytes+1))
 		if err == nil && n <= heldAnswerBytes {
 			release()
-			a.responses, a.batchErr = readBatchAnswer(bytes.NewReader(buf.Bytes()))
+			a.responses, a.batchErr = readBatchAnswer(bytes.NewReader(buf.Bytes()), buf.Len())
 			return a, nil
 		}
-		a.responses, a.batchErr = readBatchAnswer(io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body))
+		a.responses, a.batchErr = readBatchAnswer(io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body), 0)
 		return a, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))

@@ -28,7 +28,7 @@ type member struct {
 // $batch's inner answer, which the batch's reader checked).
 func (m *members) read(body []byte, valid bool) (ok bool) {
 	m.list = m.arr[:0]
-	if !valid && !json.Valid(body) {
+	if !valid && !validJSON(body) {
 		return false
 	}
 	i := skipSpace(body, 0)
