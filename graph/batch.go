@@ -242,14 +242,10 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 	var kept []batchItem
 	sent := make(map[string]int, len(idx))
 	for _, i := range idx {
-		u, err := c.OperationURL(refs[i])
+		inner, err := c.batchInner(refs[i], version)
 		if err != nil {
 			each(i, nil, err)
 			continue
-		}
-		inner := strings.TrimPrefix(u.EscapedPath(), "/"+version)
-		if u.RawQuery != "" {
-			inner += "?" + u.RawQuery
 		}
 		id := strconv.Itoa(len(kept) + 1)
 		kept = append(kept, batchItem{ID: id, Method: http.MethodGet, URL: inner})

@@ -250,6 +250,12 @@ func (c *Client) OperationURL(ref OperationRef) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("operation path: %w", err)
 	}
+	u.RawQuery = requestQuery(ref)
+	return u, nil
+}
+
+// requestQuery is ref's query with its kind's $select, unless it has one.
+func requestQuery(ref OperationRef) string {
 	q := ref.RawQuery
 	if sel := ref.Kind().Select; sel != "" && !strings.Contains(q, "$select=") {
 		if q != "" {
@@ -257,8 +263,30 @@ func (c *Client) OperationURL(ref OperationRef) (*url.URL, error) {
 		}
 		q += "$select=" + sel
 	}
-	u.RawQuery = q
-	return u, nil
+	return q
+}
+
+// batchInner is ref's request as a $batch names it: the escaped path after
+// the version, and the query. A path built from a kind's table (no Path of
+// its own) is escaped already, and is what url.Parse and EscapedPath would
+// give back (TestBatchInnerIsOperationURLs); any other goes through
+// OperationURL.
+func (c *Client) batchInner(ref OperationRef, version string) (string, error) {
+	var p, q string
+	if ref.Path == "" && ref.Kind().Path != "" {
+		p, q = ref.URLPath(), requestQuery(ref)
+	} else {
+		u, err := c.OperationURL(ref)
+		if err != nil {
+			return "", err
+		}
+		p, q = u.EscapedPath(), u.RawQuery
+	}
+	p = strings.TrimPrefix(p, "/"+version)
+	if q != "" {
+		p += "?" + q
+	}
+	return p, nil
 }
 
 // GetOperation reads one operation with one GET, tried once (the

@@ -185,6 +185,12 @@ func (r OperationRef) URLPath() string {
 
 // Version is the Graph API version of the request: "beta" or "v1.0".
 func (r OperationRef) Version() string {
+	if r.Path == "" {
+		if k := r.Kind(); k.Path != "" {
+			return k.Version // what URLPath would start with, without building it
+		}
+		return ""
+	}
 	p := strings.TrimPrefix(r.URLPath(), "/")
 	if i := strings.IndexByte(p, '/'); i >= 0 {
 		return p[:i]
