@@ -102,7 +102,7 @@ bench:
 FUZZTIME ?= 30s
 # Every fuzz target, as package:Name.
 FUZZ_TARGETS := ./graph:FuzzDecodeOperation ./graph:FuzzParseTimestamp ./graph:FuzzParseRetryAfter \
-                ./graph:FuzzParseOperationURL ./graph:FuzzBatchAnswer ./graph:FuzzReadBatchAnswer ./graph:FuzzMembers ./graph:FuzzValidJSON ./graph:FuzzBatchInner ./config:FuzzParse
+                ./graph:FuzzParseOperationURL ./graph:FuzzBatchAnswer ./graph:FuzzReadBatchAnswer ./graph:FuzzMembers ./graph:FuzzValidJSON ./graph:FuzzBatchInner ./graph:FuzzEscapeSegment ./config:FuzzParse
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s); a failing input is saved under <package>/testdata/fuzz/<target>/ and fails the run
 fuzz:

@@ -237,10 +237,10 @@ var errBatchRefused = errors.New("batch refused")
 func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure) {
 	ctx, refs, each := k.ctx, k.refs, k.each
 	version, delegated := refs[idx[0]].Version(), refs[idx[0]].NeedsDelegated()
-	// sent maps each request id to its operation: an answer is read only
-	// for an id we sent, spelt as we sent it ("01" is not "1").
-	var kept []batchItem
-	sent := make(map[string]int, len(idx))
+	// kept[j] has the id j+1 and asks for refs[sent[j]]: an answer is read
+	// only for an id we sent, spelt as we sent it ("01" is not "1").
+	kept := make([]batchItem, 0, len(idx))
+	sent := make([]int, 0, len(idx))
 	for _, i := range idx {
 		inner, err := c.batchInner(refs[i], version)
 		if err != nil {
@@ -249,7 +249,7 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		}
 		id := strconv.Itoa(len(kept) + 1)
 		kept = append(kept, batchItem{ID: id, Method: http.MethodGet, URL: inner})
-		sent[id] = i
+		sent = append(sent, i)
 	}
 	if len(kept) == 0 {
 		return nil
@@ -259,8 +259,8 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 	a, err := c.send(ctx, http.MethodPost, bu, body, delegated, true)
 	switch {
 	case err != nil:
-		for _, it := range kept {
-			each(sent[it.ID], nil, err)
+		for _, i := range sent {
+			each(i, nil, err)
 		}
 		return nil
 	case a.status == http.StatusOK:
@@ -280,11 +280,11 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		// not turned into 20 GETs (which would multiply the load on a
 		// Graph already failing).
 		w, retry := c.retry.Retryable(gerr)
-		for _, it := range kept {
+		for _, i := range sent {
 			if retry {
-				failed = append(failed, failure{sent[it.ID], w, gerr})
+				failed = append(failed, failure{i, w, gerr})
 			} else {
-				k.each(sent[it.ID], nil, gerr)
+				k.each(i, nil, gerr)
 			}
 		}
 		return failed
@@ -293,8 +293,7 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		c.logRepeated(level.Warn, "refused $batch", "msg", "Graph refused a $batch; asking for its operations one by one", "operations", len(kept), "err", err)
 		// Each GET is a first try of its operation, retried as any other
 		// (once, unless this batch was the retry).
-		for _, it := range kept {
-			i := sent[it.ID]
+		for _, i := range sent {
 			k.later.Add(1)
 			go func() {
 				defer k.later.Done()
@@ -304,7 +303,9 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		return nil
 	}
 
-	answered := make(map[string]bool, len(kept))
+	answered := make([]bool, len(kept))
+	fetched := 0
+	defer func() { c.metrics.Fetched.WithLabelValues(c.tenant).Add(float64(fetched)) }()
 	// Inner errors are logged once for the batch, with their statuses;
 	// each at debug.
 	tally := &errorTally{statuses: map[int]int{}}
@@ -322,12 +323,12 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 	}()
 	for _, r := range a.responses {
 		// Each answer once: it must never reach an operation twice.
-		i, ours := sent[r.ID]
-		if !ours || answered[r.ID] {
+		j, ours := sentID(r.ID, len(kept))
+		if !ours || answered[j] {
 			continue // not ours: ignore rather than trust
 		}
-		answered[r.ID] = true
-		c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
+		answered[j], fetched = true, fetched+1
+		i := sent[j]
 		if r.Oversized {
 			// Read past, not kept: this operation fails, the batch does not.
 			each(i, nil, fmt.Errorf("graph's answer for this operation inside a $batch is larger than %d bytes (client-request-id %s)", MaxBodyBytes, a.crid))
@@ -351,12 +352,31 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		}
 		each(i, nil, gerr)
 	}
-	for _, it := range kept {
-		if !answered[it.ID] {
-			each(sent[it.ID], nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
+	for j, i := range sent {
+		if !answered[j] {
+			each(i, nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
 		}
 	}
 	return failed
+}
+
+// sentID is the index in a batch of n of the request whose id is id, as
+// batchOnce spells ids: "1" to n in decimal, no sign or leading zero.
+func sentID(id string, n int) (int, bool) {
+	if id == "" || id[0] == '0' || len(id) > 9 {
+		return 0, false
+	}
+	v := 0
+	for i := 0; i < len(id); i++ {
+		if !isDigit(id[i]) {
+			return 0, false
+		}
+		v = v*10 + int(id[i]-'0')
+	}
+	if v < 1 || v > n {
+		return 0, false
+	}
+	return v - 1, true
 }
 
 // innerBody is an inner answer's body as bytes: Graph sends JSON as it is

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -79,4 +80,25 @@ func checkBatchInner(t *testing.T, ki int, id, parent, q string) {
 	if got != want {
 		t.Fatalf("%s id %q parent %q query %q: batchInner %q, OperationURL %q", k.Scope, id, parent, q, got, want)
 	}
+}
+
+// FuzzEscapeSegment: escapeSegment's shortcut for segments with nothing to
+// escape gives what net/url's escaping, with parentheses escaped and
+// commas kept, gives.
+func FuzzEscapeSegment(f *testing.F) {
+	for _, s := range batchInnerSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := parens.Replace(url.PathEscape(s))
+		switch s {
+		case ".":
+			want = "%2E"
+		case "..":
+			want = "%2E%2E"
+		}
+		if got := escapeSegment(s); got != want {
+			t.Fatalf("escapeSegment(%q) = %q, want %q", s, got, want)
+		}
+	})
 }

@@ -235,7 +235,13 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 				}
 				return json.Unmarshal(raw, &r.Status)
 			case strings.EqualFold(key, "headers"):
-				return json.Unmarshal(raw, &r.Headers)
+				if r.Headers == nil {
+					if h, ok := stringMap(raw); ok {
+						r.Headers = h
+						return nil
+					}
+				}
+				return json.Unmarshal(raw, &r.Headers) // null, a second headers, or not all strings
 			}
 			return nil
 		})
@@ -374,4 +380,22 @@ func backslashes(b []byte, prev int) int {
 		return prev + n
 	}
 	return n
+}
+
+// stringMap reads raw (valid JSON) as json.Unmarshal into a nil
+// map[string]string would, if it is an object of strings: keys and values
+// unescaped, of a key given twice the last.
+func stringMap(raw []byte) (map[string]string, bool) {
+	var m members
+	if !m.read(raw, true) {
+		return nil, false
+	}
+	out := make(map[string]string, len(m.list))
+	for _, mb := range m.list {
+		if len(mb.raw) == 0 || mb.raw[0] != '"' {
+			return nil, false
+		}
+		out[mb.key], _ = jsonString(mb.raw)
+	}
+	return out, true
 }

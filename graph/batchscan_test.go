@@ -20,6 +20,8 @@ func FuzzReadBatchAnswer(f *testing.F) {
 		`{"Responses":[{"ID":"1","Status":200,"Body":{"s":"a\"b\\\\"}}], "other": [1, {"x": "]"}]}`,
 		`{"responses":[{"id":"1","status":200,"body":{"status":"runn`,
 		`{"responses":[{"id":1}]}`, `{"responses":[{"id":"1","status":"200"}]}`, `{"responses":{}}`,
+		`{"responses":[{"id":"1","status":429,"headers":{"Retry-After":"3","retry-after":"4","R\u0065try":"x\"y","Retry-After":"5"},"headers":{"b":"c"}}]}`,
+		`{"responses":[{"id":"1","headers":{"a":1}},{"id":"2","headers":null},{"id":"3","headers":{}},{"id":"4","headers":[]}]}`,
 		`{"responses":[]} x`, `{"responses":[],}`, `{"responses":[{"id":"1",}]}`, ` {"responses" : [ { "id" : "1" } ] } `,
 	} {
 		f.Add(s)

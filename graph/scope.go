@@ -164,8 +164,21 @@ func escapeSegment(s string) string {
 	case "..":
 		return "%2E%2E"
 	}
-	return parens.Replace(url.PathEscape(s))
+	for i := 0; i < len(s); i++ {
+		if !segmentSafe[s[i]] {
+			return parens.Replace(url.PathEscape(s))
+		}
+	}
+	return s // a GUID, say: nothing to escape (FuzzEscapeSegment)
 }
+
+// segmentSafe are the bytes escapeSegment writes as they are.
+var segmentSafe = func() (t [256]bool) {
+	for _, c := range []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~$&+:=@,") {
+		t[c] = true
+	}
+	return t
+}()
 
 // parens keeps ',' as it is and escapes parentheses, which would read as
 // OData's key syntax.
