@@ -247,7 +247,7 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 			each(i, nil, err)
 			continue
 		}
-		id := strconv.Itoa(len(kept) + 1)
+		id := strconv.Itoa(len(kept) + 1) // strconv does not allocate numbers this small
 		kept = append(kept, batchItem{ID: id, Method: http.MethodGet, URL: inner})
 		sent = append(sent, i)
 	}
@@ -341,7 +341,7 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 			continue
 		}
 		h := http.Header{}
-		for k, v := range r.Headers {
+		for k, v := range r.Headers() {
 			h.Set(k, v)
 		}
 		gerr := c.answerErrorAt(refs[i].URLPath(), r.Status, h, b, a.crid, true)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -21,11 +22,24 @@ const maxBatchField = 64 << 10
 
 // batchResponse is one inner answer of a $batch.
 type batchResponse struct {
-	ID        string
-	Status    int
-	Headers   map[string]string
+	ID     string
+	Status int
+	// headers are the answer's headers objects as given (checked: each
+	// reads as a map of strings, or null), read by Headers only for the
+	// answers that need them: a 200's are never read.
+	headers   []json.RawMessage
 	Body      json.RawMessage
 	Oversized bool // the body was larger than MaxBodyBytes, and not kept
+}
+
+// Headers are the answer's headers as json.Unmarshal reads them into a
+// map[string]string, given twice or not.
+func (r *batchResponse) Headers() map[string]string {
+	var h map[string]string
+	for _, raw := range r.headers {
+		_ = json.Unmarshal(raw, &h) // checked when the answer was read
+	}
+	return h
 }
 
 var errBatchSyntax = errors.New("not a JSON batch answer")
@@ -146,7 +160,7 @@ func (s *jsonScan) object(field func(key string) error) error {
 		if err != nil {
 			return err
 		}
-		key, ok := jsonString(raw) // raw is a valid JSON string: encoding/json's reading of it
+		key, ok := keyOf(raw) // raw is a valid JSON string: encoding/json's reading of it
 		if over || !ok {
 			return fmt.Errorf("%w: unreadable key", errBatchSyntax)
 		}
@@ -181,7 +195,7 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 	if c != '[' {
 		return nil, fmt.Errorf("%w: responses is not an array", errBatchSyntax)
 	}
-	out := []batchResponse{}
+	out := make([]batchResponse, 0, MaxBatch)
 	for first := true; ; first = false {
 		c, err := s.next()
 		if err != nil {
@@ -224,7 +238,7 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 				return nil
 			case strings.EqualFold(key, "id"):
 				if raw[0] == '"' {
-					r.ID, _ = jsonString(raw)
+					r.ID, _ = keyOf(raw)
 					return nil
 				}
 				return json.Unmarshal(raw, &r.ID) // null leaves it; anything else fails
@@ -235,13 +249,18 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 				}
 				return json.Unmarshal(raw, &r.Status)
 			case strings.EqualFold(key, "headers"):
-				if r.Headers == nil {
-					if h, ok := stringMap(raw); ok {
-						r.Headers = h
-						return nil
+				if !stringsOrNull(raw) {
+					// Not the usual shape: encoding/json says whether it
+					// reads at all.
+					var h map[string]string
+					if err := json.Unmarshal(raw, &h); err != nil {
+						return err
 					}
 				}
-				return json.Unmarshal(raw, &r.Headers) // null, a second headers, or not all strings
+				start := len(s.bodies)
+				s.bodies = append(s.bodies, raw...)
+				r.headers = append(r.headers, s.bodies[start:len(s.bodies):len(s.bodies)])
+				return nil
 			}
 			return nil
 		})
@@ -382,20 +401,54 @@ func backslashes(b []byte, prev int) int {
 	return n
 }
 
-// stringMap reads raw (valid JSON) as json.Unmarshal into a nil
-// map[string]string would, if it is an object of strings: keys and values
-// unescaped, of a key given twice the last.
-func stringMap(raw []byte) (map[string]string, bool) {
-	var m members
-	if !m.read(raw, true) {
-		return nil, false
+// stringsOrNull says raw (valid JSON) is null or an object whose values
+// are all strings: what json.Unmarshal reads into a map[string]string.
+func stringsOrNull(raw []byte) bool {
+	if string(raw) == "null" {
+		return true
 	}
-	out := make(map[string]string, len(m.list))
-	for _, mb := range m.list {
-		if len(mb.raw) == 0 || mb.raw[0] != '"' {
-			return nil, false
+	if raw[0] != '{' {
+		return false
+	}
+	for i := skipSpace(raw, 1); i < len(raw) && raw[i] == '"'; {
+		i = skipSpace(raw, skipValue(raw, i)) + 1 // past ':'
+		if i = skipSpace(raw, i); i >= len(raw) || raw[i] != '"' {
+			return false
 		}
-		out[mb.key], _ = jsonString(mb.raw)
+		if i = skipSpace(raw, skipValue(raw, i)); i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
 	}
-	return out, true
+	return true
 }
+
+// keyOf is jsonString for the keys and ids of a $batch answer, without
+// allocating for the ones every answer has.
+func keyOf(raw []byte) (string, bool) {
+	switch string(raw) { // compared, not copied
+	case `"id"`:
+		return "id", true
+	case `"status"`:
+		return "status", true
+	case `"headers"`:
+		return "headers", true
+	case `"body"`:
+		return "body", true
+	case `"responses"`:
+		return "responses", true
+	}
+	if len(raw) >= 3 && len(raw) <= 4 && raw[0] == '"' {
+		if n, ok := smallInt(raw[1 : len(raw)-1]); ok && n >= 1 && n <= MaxBatch && raw[1] != '0' {
+			return batchIDs[n], true
+		}
+	}
+	return jsonString(raw)
+}
+
+// batchIDs are the ids batchOnce gives its requests, "1" to MaxBatch.
+var batchIDs = func() (ids [MaxBatch + 1]string) {
+	for i := 1; i <= MaxBatch; i++ {
+		ids[i] = strconv.Itoa(i)
+	}
+	return ids
+}()

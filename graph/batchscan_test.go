@@ -60,7 +60,7 @@ func FuzzReadBatchAnswer(f *testing.F) {
 			var cg, cw bytes.Buffer
 			_ = json.Compact(&cg, g.Body)
 			_ = json.Compact(&cw, w.Body)
-			if g.ID != w.ID || g.Status != w.Status || !reflect.DeepEqual(g.Headers, w.Headers) || cg.String() != cw.String() {
+			if g.ID != w.ID || g.Status != w.Status || !reflect.DeepEqual(g.Headers(), w.Headers) || cg.String() != cw.String() {
 				t.Fatalf("response %d: %+v, encoding/json %+v", i, g, w)
 			}
 		}
