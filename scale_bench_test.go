@@ -39,6 +39,10 @@ import (
 //     answering, and the client reading the scrape): on one 2-core machine
 //     the two share the cores, and at low latency the cold scrape is
 //     bound by their sum rather than by the Graph window;
+//   - sim_late_ms: how late, on average, the simulated Graph's answers left
+//     after their answer time in the cold scrape (graphtest's
+//     AnswerLateness): a figure measured against a late Graph is not the
+//     exporter's;
 //   - peak_rss_MiB: the exporter's peak resident set (VmHWM), no GOMEMLIMIT.
 //
 // BENCH_SCALE picks the cases (operations/latency, comma-separated; default
@@ -77,6 +81,7 @@ func BenchmarkScrapeAtScale(b *testing.B) {
 type scaleFigures struct {
 	cold, warm, warmIdentity, floor time.Duration
 	coldCPU, simCPU                 time.Duration
+	simLate                         time.Duration // the simulated Graph's answers' mean lateness in the cold scrape
 	peakMiB                         float64
 }
 
@@ -85,6 +90,7 @@ func report(b *testing.B, prefix string, m scaleFigures, limit float64) {
 	b.ReportMetric(m.cold.Seconds()/limit, prefix+"cold/limit")
 	b.ReportMetric(m.coldCPU.Seconds(), prefix+"cold_cpu_s")
 	b.ReportMetric(m.simCPU.Seconds(), prefix+"sim_cpu_s")
+	b.ReportMetric(float64(m.simLate.Microseconds())/1000, prefix+"sim_late_ms")
 	b.ReportMetric(float64(m.warm.Microseconds())/1000, prefix+"warm_ms")
 	b.ReportMetric(float64(m.warmIdentity.Microseconds())/1000, prefix+"warm_identity_ms")
 	b.ReportMetric(float64(m.floor.Microseconds())/1000, prefix+"floor_ms")
@@ -133,8 +139,12 @@ func measureScale(b *testing.B, bin string, tn *graphtest.Tenant, cfg string, n 
 		return d
 	}
 	cpu0, own0 := procCPU(b, x.cmd.Process.Pid), procCPU(b, os.Getpid())
+	n0, late0 := tn.AnswerLateness()
 	m.cold = scrape("cold")
 	m.coldCPU, m.simCPU = procCPU(b, x.cmd.Process.Pid)-cpu0, procCPU(b, os.Getpid())-own0
+	if n1, late1 := tn.AnswerLateness(); n1 > n0 {
+		m.simLate = (late1 - late0) / time.Duration(n1-n0)
+	}
 	var warm []time.Duration
 	for range 5 {
 		warm = append(warm, scrape("warm"))

@@ -213,9 +213,13 @@ type Tenant struct {
 	interactionAt  map[string]int64             // lower-case UPN → epoch of RequireInteraction
 
 	// graph
-	ops          map[string]map[string]json.RawMessage
-	latency      time.Duration
-	answerTime   time.Duration
+	ops        map[string]map[string]json.RawMessage
+	latency    time.Duration
+	answerTime time.Duration
+	onTime     struct {
+		n    int
+		late time.Duration
+	} // answers that waited out answerTime, and how late they left
 	faults       []*activeFault
 	requests     int
 	perPath      map[string]int
