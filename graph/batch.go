@@ -302,7 +302,35 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		}
 		return nil
 	}
+	if allAnswered200(a.responses) {
+		// Nothing in the answer can hold the tenant off or ask for a
+		// retry: it is read on its own goroutine, and the worker sends
+		// its next request at once, so that MaxConcurrency requests stay
+		// in flight while answers are decoded.
+		k.later.Add(1)
+		go func() {
+			defer k.later.Done()
+			c.answerBatch(k, kept, sent, a)
+		}()
+		return nil
+	}
+	return c.answerBatch(k, kept, sent, a)
+}
 
+// allAnswered200 says every inner answer is a 200.
+func allAnswered200(responses []batchResponse) bool {
+	for _, r := range responses {
+		if r.Status != http.StatusOK {
+			return false
+		}
+	}
+	return true
+}
+
+// answerBatch answers each operation of a $batch that Graph answered with
+// a 200, from its inner answer, and returns the ones worth another try.
+func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (failed []failure) {
+	refs, each := k.refs, k.each
 	answered := make([]bool, len(kept))
 	fetched := 0
 	defer func() { c.metrics.Fetched.WithLabelValues(c.tenant).Add(float64(fetched)) }()
