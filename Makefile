@@ -90,12 +90,12 @@ clean:
 
 ## bench: the figures of README's Performance table and its Kubernetes section's operations per replica (3 to 4 minutes; not in CI: timings on a shared 2-core machine are noise there)
 bench:
-	$(GO) test -run '^$$' -bench 'DecodeOperation' -benchmem -count=3 ./graph/
+	$(GO) test -run '^$$' -bench 'DecodeOperation|ValidJSON' -benchmem -count=3 ./graph/
 	$(GO) test -run '^$$' -bench 'ServeBatch' -benchmem -count=3 ./graph/graphtest/
 	$(GO) test -run '^$$' -bench 'Parse50000' -benchtime=1x -count=3 ./config/
 	$(GO) test -run '^$$' -bench 'ColdScrape1000' -benchtime=3x -benchmem ./collector/
 	$(GO) test -run '^$$' -bench 'ColdScrapePerReplica' -benchtime=1x ./collector/
-	$(GO) test -run '^$$' -bench 'WarmScrape|BaselineConstMetrics' -benchmem -count=3 ./collector/
+	$(GO) test -run '^$$' -bench 'WarmScrape|BaselineConstMetrics|InfoOrder' -benchmem -count=3 ./collector/
 	$(GO) test -run '^$$' -bench 'ResidentMemory' -benchtime=1x -count=3 .
 	BENCH_EXPORTER_ENV=GOMEMLIMIT=48MiB $(GO) test -run '^$$' -bench 'ResidentMemory' -benchtime=1x -count=3 .
 

@@ -157,42 +157,94 @@ func cmpLabels(a, b []*dto.LabelPair, at []int, ea, eb []string) int {
 }
 
 // infoOrderFor is the order of the info series of this scrape: the last
-// one's if no operation's info labels changed.
+// one's if no operation's info labels changed. When a few changed (a
+// running operation's status_detail, say), only they are placed again in
+// the last order; when many did, all are sorted.
 func (o *textOrder) infoOrderFor(targets []target, vals []samples) []int32 {
-	if io := o.info.Load(); io != nil && len(io.pairs) == len(vals) {
-		same := true
+	prev := o.info.Load()
+	if prev != nil && len(prev.pairs) != len(vals) {
+		prev = nil
+	}
+	var changed []int32
+	if prev != nil {
 		for i := range vals {
-			if io.pairs[i] != vals[i].infoSeries() {
-				same = false
-				break
+			if prev.pairs[i] != vals[i].infoSeries() {
+				changed = append(changed, int32(i))
 			}
 		}
-		if same {
-			return io.order
+		if len(changed) == 0 {
+			return prev.order
 		}
 	}
 	io := &infoOrder{pairs: make([]*infoPairs, len(vals))}
 	for i := range vals {
-		if io.pairs[i] = vals[i].infoSeries(); io.pairs[i] != nil {
+		io.pairs[i] = vals[i].infoSeries()
+	}
+	at := o.infoAt[:]
+	cmp := func(a, b int32) int {
+		ka, kb := io.pairs[a].sortedValues(), io.pairs[b].sortedValues()
+		return cmpLabels(targets[a].labels.base, targets[b].labels.base, at, ka[:], kb[:])
+	}
+	if prev != nil && len(changed) <= max(len(vals)/infoResortShare, 1) {
+		io.order = reinsert(prev.order, changed, io.pairs, cmp)
+		o.info.Store(io)
+		return io.order
+	}
+	for i, p := range io.pairs {
+		if p != nil {
 			io.order = append(io.order, int32(i))
 		}
 	}
-	at := o.infoAt[:]
-	sortedValues := func(p *infoPairs) (v [5]string) {
-		for j, i := range infoSorted {
-			v[j] = p.values[i]
-		}
-		return v
-	}
 	keys := make([][5]string, len(vals))
 	for _, i := range io.order {
-		keys[i] = sortedValues(io.pairs[i])
+		keys[i] = io.pairs[i].sortedValues()
 	}
 	slices.SortFunc(io.order, func(a, b int32) int {
 		return cmpLabels(targets[a].labels.base, targets[b].labels.base, at, keys[a][:], keys[b][:])
 	})
 	o.info.Store(io)
 	return io.order
+}
+
+// infoResortShare: when more than one target in infoResortShare has new
+// info labels, the info series are sorted again rather than placed again.
+const infoResortShare = 16
+
+// reinsert is order without the changed targets, with those that still
+// have an info series (pairs) put back where cmp places them: order less
+// the changed ones is still sorted, since only their labels moved.
+func reinsert(order, changed []int32, pairs []*infoPairs, cmp func(a, b int32) int) []int32 {
+	gone := make(map[int32]bool, len(changed))
+	var moved []int32
+	for _, t := range changed {
+		gone[t] = true
+		if pairs[t] != nil {
+			moved = append(moved, t)
+		}
+	}
+	kept := make([]int32, 0, len(order))
+	for _, t := range order {
+		if !gone[t] {
+			kept = append(kept, t)
+		}
+	}
+	slices.SortFunc(moved, cmp)
+	out := make([]int32, 0, len(kept)+len(moved))
+	for _, t := range moved {
+		i, _ := slices.BinarySearchFunc(kept, t, cmp)
+		out = append(out, kept[:i]...)
+		out = append(out, t)
+		kept = kept[i:]
+	}
+	return append(out, kept...)
+}
+
+// sortedValues are the info label values in infoSorted order.
+func (p *infoPairs) sortedValues() (v [5]string) {
+	for j, i := range infoSorted {
+		v[j] = p.values[i]
+	}
+	return v
 }
 
 // infoSeries is the labels of the msgraph_lro_info series, nil if none.

@@ -5,13 +5,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -352,5 +355,85 @@ func TestFamiliesInNameOrder(t *testing.T) {
 		if desc := d.desc(f).String(); !strings.Contains(desc, `fqName: "`+famMeta[f].name+`"`) {
 			t.Errorf("desc(%d) is %s, want %s", f, desc, famMeta[f].name)
 		}
+	}
+}
+
+// infoTestState is a state of n running operations, fetched, and their
+// samples.
+func infoTestState(t testing.TB, n int) (*state, []samples) {
+	f := newFake()
+	var targets []Target
+	for i := range n {
+		id := fmt.Sprintf("op-%05d", (i*37)%n)
+		f.set(importRef(id), running(id))
+		targets = append(targets, Target{Tenant: []string{"a", "b"}[i%2], Ref: importRef(id), Name: fmt.Sprintf("n%d", i%7), Source: SourceConfig})
+	}
+	e := New(nil, func() time.Time { return fakeNow })
+	e.Swap(Snapshot{Targets: targets, Tenants: map[string]Tenant{"a": {Fetcher: f}, "b": {Fetcher: f}}})
+	st := e.st.Load()
+	res := e.fetch(context.Background(), st, st.targets, nil)
+	vals := make([]samples, len(st.targets))
+	for i := range st.targets {
+		vals[i] = samplesOf(&st.targets[i], &res[i], fakeNow)
+	}
+	return st, vals
+}
+
+// BenchmarkInfoOrder10000: the order of 10,000 info series when 10
+// operations' status_detail changed since the last scrape, placed again
+// (what a warm scrape does) or sorted whole (what it did before).
+func BenchmarkInfoOrder10000(b *testing.B) {
+	for _, whole := range []bool{false, true} {
+		b.Run(map[bool]string{false: "placed", true: "sorted"}[whole], func(b *testing.B) {
+			st, vals := infoTestState(b, 10000)
+			o := st.text
+			o.infoOrderFor(st.targets, vals)
+			n := 0
+			for b.Loop() {
+				for k := range 10 {
+					i := (n*7919 + k*104729) % len(vals)
+					vals[i].info = st.targets[i].labels.infoPairsFor("", strconv.Itoa(n), "", "", "running")
+				}
+				n++
+				if whole {
+					o.info.Store(nil)
+				}
+				o.infoOrderFor(st.targets, vals)
+			}
+		})
+	}
+}
+
+// When a few operations' info labels change, infoOrderFor places only
+// them again in the last order; the order is the one a full sort gives,
+// whatever changed: one operation or many, an info series gained or lost.
+func TestInfoOrderPlacesWhatChanged(t *testing.T) {
+	st, vals := infoTestState(t, 400)
+	o := st.text
+	o.infoOrderFor(st.targets, vals)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round, k := range []int{1, 2, 3, 25, 1, 400, 5, 24, 26, 1} {
+		for range k {
+			i := rng.IntN(len(vals))
+			switch rng.IntN(4) {
+			case 0:
+				vals[i].has &^= 1 << famInfo // no info series now
+			default:
+				vals[i].has |= 1 << famInfo
+				vals[i].info = st.targets[i].labels.infoPairsFor("", strconv.Itoa(rng.IntN(50)), "", "", []string{"running", "failed"}[rng.IntN(2)])
+			}
+		}
+		prev := o.info.Load()
+		o.info.Store(nil)
+		want := slices.Clone(o.infoOrderFor(st.targets, vals))
+		o.info.Store(prev)
+		got := o.infoOrderFor(st.targets, vals)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d, %d changed: placed again %v\nsorted %v", round, k, got, want)
+		}
+	}
+	streamed, golang := bothEncoders(t, st, vals)
+	if streamed != golang {
+		t.Fatalf("streamed text differs from client_golang's:\n--- streamed\n%s\n--- client_golang\n%s", streamed, golang)
 	}
 }
