@@ -103,7 +103,8 @@ type call struct {
 	// for the call (without batching); else a lone GET logs its own.
 	quiet bool
 	// later counts the tries still to come: retries waiting out their
-	// wait, single GETs that replace a refused $batch.
+	// wait, single GETs that replace a refused $batch, and $batch
+	// answers being decoded apart from their worker.
 	later sync.WaitGroup
 }
 
@@ -303,16 +304,22 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 		return nil
 	}
 	if allAnswered200(a.responses) {
-		// Nothing in the answer can hold the tenant off or ask for a
-		// retry: it is read on its own goroutine, and the worker sends
-		// its next request at once, so that MaxConcurrency requests stay
-		// in flight while answers are decoded.
-		k.later.Add(1)
-		go func() {
-			defer k.later.Done()
-			c.answerBatch(k, kept, sent, a)
-		}()
-		return nil
+		select {
+		case c.decoding <- struct{}{}:
+			// Nothing in the answer can hold the tenant off or ask for
+			// a retry: it is read on its own goroutine, and the worker
+			// sends its next request at once, so that MaxConcurrency
+			// requests stay in flight while answers are decoded. At
+			// most MaxConcurrency answers wait so: when decoding falls
+			// behind, the workers decode, and fetch no faster.
+			k.later.Add(1)
+			go func() {
+				defer func() { <-c.decoding; k.later.Done() }()
+				c.answerBatch(k, kept, sent, a)
+			}()
+			return nil
+		default:
+		}
 	}
 	return c.answerBatch(k, kept, sent, a)
 }

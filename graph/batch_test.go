@@ -153,3 +153,46 @@ func TestBatchAnswerOnlyOurIDs(t *testing.T) {
 		t.Errorf("answers %+v, %+v: want running and succeeded", out[0].op, out[1].op)
 	}
 }
+
+// $batch answers of 200s throughout are decoded apart from their workers,
+// at most MaxConcurrency at once; GetOperations still returns only when
+// every operation has had its answer, however slowly each is taken.
+func TestBatchAnswersDecodedApartAllArrive(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, _ := newClientBatch(t, tn, 2, nil, true)
+	var refs []graph.OperationRef
+	for i := 0; i < 10*graph.MaxBatch; i++ {
+		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
+		refs = append(refs, r)
+		tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
+	}
+	var mu sync.Mutex
+	answered, inFlight, most := 0, 0, 0
+	c.GetOperations(context.Background(), refs, func(i int, op *graph.Operation, err error) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // a slow reader of answers
+		mu.Lock()
+		defer mu.Unlock()
+		inFlight--
+		if err != nil || op.Status != graph.StatusRunning {
+			t.Errorf("refs[%d]: %v, %v", i, op, err)
+		}
+		answered++
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if answered != len(refs) {
+		t.Fatalf("GetOperations returned with %d of %d operations answered", answered, len(refs))
+	}
+	// Two workers, each decoding its own answer or one apart: at most
+	// four answers are read at once.
+	if most > 4 {
+		t.Errorf("%d answers read at once, want at most 4 (2 workers, 2 apart)", most)
+	}
+	if got := tn.Requests(); got != 10 {
+		t.Errorf("Graph got %d requests, want 10 $batch", got)
+	}
+}

@@ -57,6 +57,9 @@ type Client struct {
 	deleg    TokenSource // delegated, or nil
 	hc       *http.Client
 	sem      chan struct{}
+	// decoding bounds the $batch answers decoded apart from their worker
+	// (batchOnce) to MaxConcurrency: beyond, a worker decodes its own.
+	decoding chan struct{}
 	timeout  time.Duration
 	metrics  *Metrics
 	logger   log.Logger
@@ -113,6 +116,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		deleg:    o.Delegated,
 		hc:       noRedirects(o.HTTPClient, n),
 		sem:      make(chan struct{}, n),
+		decoding: make(chan struct{}, n),
 		timeout:  timeout,
 		metrics:  m,
 		logger:   log.With(logger, "tenant", o.Tenant),
