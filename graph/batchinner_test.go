@@ -102,3 +102,20 @@ func FuzzEscapeSegment(f *testing.F) {
 		}
 	})
 }
+
+// An endpoint is https://host[:port] and nothing else: with a query or a
+// fragment, the paths built on it would not be the ones sent; with user
+// information, it would be a URL the token may not go to.
+func TestNewClientRefusesEndpointsWithMore(t *testing.T) {
+	for _, ep := range []string{"https://graph.example?x=1", "https://graph.example?", "https://graph.example#f",
+		"https://u:p@graph.example", "https://graph.example/v1.0", "http://graph.example", "https:graph.example"} {
+		if _, err := NewClient(ClientOptions{GraphEndpoint: ep, Tokens: fixedToken{}}); err == nil {
+			t.Errorf("NewClient took graph endpoint %q", ep)
+		}
+	}
+	for _, ep := range []string{"https://graph.example", "https://graph.example/", "https://127.0.0.1:8443"} {
+		if _, err := NewClient(ClientOptions{GraphEndpoint: ep, Tokens: fixedToken{}}); err != nil {
+			t.Errorf("NewClient refused graph endpoint %q: %v", ep, err)
+		}
+	}
+}

@@ -81,7 +81,8 @@ type Client struct {
 // NewClient checks the options and builds the client. It contacts nothing.
 func NewClient(o ClientOptions) (*Client, error) {
 	ep, err := url.Parse(strings.TrimSuffix(o.GraphEndpoint, "/"))
-	if err != nil || ep.Scheme != "https" || ep.Host == "" || (ep.Path != "" && ep.Path != "/") {
+	if err != nil || ep.Scheme != "https" || ep.Host == "" || (ep.Path != "" && ep.Path != "/") ||
+		ep.RawQuery != "" || ep.ForceQuery || ep.Fragment != "" || ep.User != nil || ep.Opaque != "" {
 		return nil, fmt.Errorf("graph endpoint %q is not https://host[:port]", o.GraphEndpoint)
 	}
 	ep.Path = ""
