@@ -333,7 +333,9 @@ func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 	if limit <= 0 || s.over {
 		return nil, s.over, nil
 	}
-	if !validJSON(s.buf) {
+	// Every value kept is a key (a string) or sits in an inner answer,
+	// three deep in the answer: {"responses":[{…: …}]}.
+	if !validJSONDepth(s.buf, maxJSONDepth-3) {
 		return nil, false, fmt.Errorf("%w: an invalid value", errBatchSyntax)
 	}
 	return s.buf, false, nil

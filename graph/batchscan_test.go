@@ -66,3 +66,21 @@ func FuzzReadBatchAnswer(f *testing.F) {
 		}
 	})
 }
+
+// encoding/json counts the answer's own three levels against its limit of
+// 10,000: a body may open 9,997 more, not 9,998.
+func TestBatchAnswerDepthCountsTheOuterLevels(t *testing.T) {
+	for _, depth := range []int{maxJSONDepth - 3, maxJSONDepth - 2} {
+		s := `{"responses":[{"id":"1","status":200,"body":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}]}`
+		_, err := readBatchAnswer(strings.NewReader(s), len(s))
+		var want struct {
+			Responses []struct {
+				Body json.RawMessage `json:"body"`
+			} `json:"responses"`
+		}
+		werr := json.Unmarshal([]byte(s), &want)
+		if (err == nil) != (werr == nil) {
+			t.Errorf("a body %d deep: read %v, encoding/json %v", depth, err, werr)
+		}
+	}
+}

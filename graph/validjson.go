@@ -6,7 +6,12 @@ package graph
 // tenth of a cold scrape's CPU. Its grammar is encoding/json's: RFC 8259,
 // any byte from 0x20 up inside a string (UTF-8 or not), and at most
 // maxJSONDepth objects and arrays open at once.
-func validJSON(b []byte) bool {
+func validJSON(b []byte) bool { return validJSONDepth(b, maxJSONDepth) }
+
+// validJSONDepth is validJSON for a value that sits inside others:
+// encoding/json counts those against its limit, so at most depth may be
+// open inside it.
+func validJSONDepth(b []byte, depth int) bool {
 	var arr [32]byte
 	open := arr[:0] // the '{' and '[' not yet closed, innermost last
 	i := skipSpace(b, 0)
@@ -17,7 +22,7 @@ value:
 		}
 		switch c := b[i]; c {
 		case '{', '[':
-			if len(open) == maxJSONDepth {
+			if len(open) == depth {
 				return false
 			}
 			open = append(open, c)
