@@ -412,9 +412,10 @@ func TestInfoOrderPlacesWhatChanged(t *testing.T) {
 	o := st.text
 	o.infoOrderFor(st.targets, vals)
 	rng := rand.New(rand.NewPCG(1, 2))
+	at := o.infoAt[:]
 	for round, k := range []int{1, 2, 3, 25, 1, 400, 5, 24, 26, 1} {
-		for range k {
-			i := rng.IntN(len(vals))
+		prev := o.info.Load()
+		for _, i := range rng.Perm(len(vals))[:k] {
 			switch rng.IntN(4) {
 			case 0:
 				vals[i].has &^= 1 << famInfo // no info series now
@@ -423,13 +424,27 @@ func TestInfoOrderPlacesWhatChanged(t *testing.T) {
 				vals[i].info = st.targets[i].labels.infoPairsFor("", strconv.Itoa(rng.IntN(50)), "", "", []string{"running", "failed"}[rng.IntN(2)])
 			}
 		}
-		prev := o.info.Load()
 		o.info.Store(nil)
 		want := slices.Clone(o.infoOrderFor(st.targets, vals))
 		o.info.Store(prev)
 		got := o.infoOrderFor(st.targets, vals)
 		if !slices.Equal(got, want) {
-			t.Fatalf("round %d, %d changed: placed again %v\nsorted %v", round, k, got, want)
+			t.Fatalf("round %d, %d changed: infoOrderFor %v\nsorted %v", round, k, got, want)
+		}
+		// And reinsert itself, whichever way infoOrderFor went for k.
+		var changed []int32
+		pairs := make([]*infoPairs, len(vals))
+		for i := range vals {
+			if pairs[i] = vals[i].infoSeries(); pairs[i] != prev.pairs[i] {
+				changed = append(changed, int32(i))
+			}
+		}
+		placed := reinsert(prev.order, changed, pairs, func(a, b int32) int {
+			ka, kb := pairs[a].sortedValues(), pairs[b].sortedValues()
+			return cmpLabels(st.targets[a].labels.base, st.targets[b].labels.base, at, ka[:], kb[:])
+		})
+		if !slices.Equal(placed, want) {
+			t.Fatalf("round %d, %d changed: reinsert %v\nsorted %v", round, k, placed, want)
 		}
 	}
 	streamed, golang := bothEncoders(t, st, vals)
