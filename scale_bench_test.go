@@ -156,7 +156,10 @@ func measureScale(b *testing.B, bin string, tn *graphtest.Tenant, cfg string, n 
 	}
 	m.warmIdentity = median(warm)
 	_, m.peakMiB = procMiB(b, x.cmd.Process.Pid)
-	_, body := x.get(b, "/metrics", "Accept-Encoding", "identity")
+	code, body := x.get(b, "/metrics", "Accept-Encoding", "identity")
+	if up := strings.Count(body, "\nmsgraph_lro_up{"); code != 200 || up != n {
+		b.Fatalf("the floor's scrape of %s: %d, %d of %d operations", bin, code, up, n)
+	}
 	m.floor = floor(b, []byte(body))
 	return m
 }

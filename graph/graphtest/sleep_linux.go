@@ -6,8 +6,8 @@ import (
 )
 
 // sleepPrecisely blocks the thread for d with nanosleep, which Linux ends
-// within tens of microseconds, where a Go timer of an idle process ends
-// within a millisecond.
+// within tens of microseconds (the goroutine may then wait for a core),
+// where a Go timer of an idle process ends within a millisecond.
 func sleepPrecisely(d time.Duration) {
 	if d <= 0 {
 		return
