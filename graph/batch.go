@@ -258,6 +258,7 @@ func (c *Client) batchOnce(k *call, idx []int, mayRetry bool) (failed []failure)
 	body, _ := json.Marshal(map[string][]batchItem{"requests": kept})
 	bu := &url.URL{Scheme: c.endpoint.Scheme, Host: c.endpoint.Host, Path: "/" + version + "/$batch"}
 	a, err := c.send(ctx, http.MethodPost, bu, body, delegated, true)
+	defer a.done() // an answer that may hold the tenant off keeps its slot until read
 	switch {
 	case err != nil:
 		for _, i := range sent {

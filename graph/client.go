@@ -340,6 +340,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, delegated, quiet bool) ([]
 	if err != nil {
 		return nil, err
 	}
+	defer a.done()
 	c.metrics.Fetched.WithLabelValues(c.tenant).Inc()
 	if a.status == http.StatusOK {
 		return a.body, nil
@@ -358,6 +359,35 @@ type answer struct {
 	// or why it could not be read.
 	responses []batchResponse
 	batchErr  error
+
+	// finish frees the request slot of an answer that may hold the tenant
+	// off (a 429 or a 503, its own or an inner one): its reader calls done
+	// once it has read it, so that no request waiting for the slot goes
+	// out before the hold is set.
+	finish func()
+}
+
+// done frees the answer's request slot if it still holds it.
+func (a answer) done() {
+	if a.finish != nil {
+		a.finish()
+	}
+}
+
+// mayHold says whether a status may come with a tenant-wide hold.
+func mayHold(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable
+}
+
+// holdsInside says whether an inner answer of a $batch may hold the
+// tenant off.
+func holdsInside(responses []batchResponse) bool {
+	for _, r := range responses {
+		if mayHold(r.Status) {
+			return true
+		}
+	}
+	return false
 }
 
 // send makes one HTTP request to Graph: it waits for a free slot of the
@@ -382,7 +412,12 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 		return answer{}, fmt.Errorf("waiting for a free request slot: %w", ctx.Err())
 	}
 	release := sync.OnceFunc(func() { <-c.sem })
-	defer release()
+	handed := false // the answer goes back with its slot (answer.finish)
+	defer func() {
+		if !handed {
+			release()
+		}
+	}()
 	// A request that waited for its slot may find the tenant held off now.
 	if herr := c.heldOff(); herr != nil {
 		return answer{}, herr
@@ -448,18 +483,19 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	if batch && resp.StatusCode == http.StatusOK {
 		a := answer{status: resp.StatusCode, header: resp.Header, crid: crid}
 		// A $batch answer of the usual size (20 operations: tens of KB)
-		// is taken off the connection whole and read after its request
-		// slot is free, for the next request; a larger one is read as
-		// it streams in, slot held, as before.
+		// is taken off the connection whole and read from memory; a
+		// larger one is read as it streams in.
 		buf := heldAnswers.Get().(*bytes.Buffer)
 		defer func() { buf.Reset(); heldAnswers.Put(buf) }()
 		n, err := buf.ReadFrom(io.LimitReader(resp.Body, heldAnswerBytes+1))
 		if err == nil && n <= heldAnswerBytes {
-			release()
 			a.responses, a.batchErr = readBatchAnswer(bytes.NewReader(buf.Bytes()), buf.Len())
-			return a, nil
+		} else {
+			a.responses, a.batchErr = readBatchAnswer(io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body), 0)
 		}
-		a.responses, a.batchErr = readBatchAnswer(io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body), 0)
+		if holdsInside(a.responses) {
+			a.finish, handed = release, true
+		}
 		return a, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
@@ -469,7 +505,11 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	if len(b) > MaxBodyBytes {
 		return answer{}, fmt.Errorf("graph answer is larger than %d bytes (client-request-id %s)", MaxBodyBytes, crid)
 	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b, crid: crid}, nil
+	a := answer{status: resp.StatusCode, header: resp.Header, body: b, crid: crid}
+	if mayHold(resp.StatusCode) {
+		a.finish, handed = release, true
+	}
+	return a, nil
 }
 
 // heldAnswerBytes is the largest $batch answer read off the connection

@@ -97,6 +97,7 @@ func (c *Client) listPage(ctx context.Context, u *url.URL, delegated bool) ([]js
 	if err != nil {
 		return nil, "", err
 	}
+	defer a.done()
 	if a.status != http.StatusOK {
 		return nil, "", c.answerError(u.Path, a.status, a.header, a.body, a.crid)
 	}

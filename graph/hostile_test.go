@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -471,5 +472,67 @@ func TestSameErrorOfManyGETsLoggedOnce(t *testing.T) {
 	}
 	if n := len(regexp.MustCompile(`msg="graph answered with an error" .*status=403`).FindAllString(logs.String(), -1)); n != 1 {
 		t.Errorf("%d lines for twenty 403s, want 1:\n%s", n, logs.String())
+	}
+}
+
+// A request waiting for the tenant's only slot while another's answer is a
+// tenant-wide 429 does not go out: the slot is freed only once that answer
+// has held the tenant off.
+func TestHoldSetBeforeTheSlotIsFree(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		tn := graphtest.NewTenant(t)
+		c, _ := throttleClient(t, tn, false, newFakeClock(), 2*time.Second)
+		refs := twenty(tn)
+		a, b := refs[0], refs[1]
+		tn.Inject(a.URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30", Latency: 50 * time.Millisecond,
+			ThrottleScope: fmt.Sprintf("Tenant_Application/Read/%s/%s", tn.ClientID, tn.TenantID), Times: 1})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _, _ = c.GetOperation(context.Background(), a) }()
+		for tn.RequestsFor(a.URLPath()) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		var berr error
+		go func() { defer wg.Done(); _, berr = c.GetOperation(context.Background(), b) }() // waits for the slot
+		wg.Wait()
+		if n := tn.RequestsFor(b.URLPath()); n != 0 {
+			t.Fatalf("round %d: the request waiting for the slot went out (%d) after a tenant-wide 429", round, n)
+		}
+		if !strings.Contains(fmt.Sprint(berr), "NotSent") {
+			t.Fatalf("round %d: the request waiting for the slot: %v, want not sent", round, berr)
+		}
+	}
+}
+
+// The same inside a $batch: an inner answer that holds the tenant off
+// keeps the batch's slot until it has been read.
+func TestHoldInsideABatchSetBeforeTheSlotIsFree(t *testing.T) {
+	for round := 0; round < 10; round++ {
+		tn := graphtest.NewTenant(t)
+		c, _ := throttleClient(t, tn, true, newFakeClock(), 2*time.Second)
+		refs := twenty(tn)
+		other := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "waiting"}
+		tn.SetOperation(other.URLPath(), map[string]any{"id": other.ID, "status": "running"})
+		tn.Inject(refs[19].URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30",
+			ThrottleScope: fmt.Sprintf("Tenant_Application/Read/%s/%s", tn.ClientID, tn.TenantID), Times: 1})
+		tn.Inject("", graphtest.Fault{Latency: 50 * time.Millisecond, Times: 1}) // the $batch itself
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c.GetOperations(context.Background(), refs, func(int, *graph.Operation, error) {})
+		}()
+		for tn.Requests() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		var berr error
+		go func() { defer wg.Done(); _, berr = c.GetOperation(context.Background(), other) }() // waits for the slot
+		wg.Wait()
+		if n := tn.RequestsFor(other.URLPath()); n != 0 {
+			t.Fatalf("round %d: the request waiting for the slot went out (%d) after a tenant-wide 429 inside the $batch: %v; requests %d", round, n, berr, tn.Requests())
+		}
+		if !strings.Contains(fmt.Sprint(berr), "NotSent") {
+			t.Fatalf("round %d: the request waiting for the slot: %v, want not sent", round, berr)
+		}
 	}
 }
