@@ -394,7 +394,9 @@ func holdsInside(responses []batchResponse) bool {
 // tenant's MaxConcurrency, adds the token, counts and times the request,
 // and reads at most MaxBodyBytes of the answer (of a $batch's 200 answer:
 // at most MaxBodyBytes of each inner answer). delegated picks the token:
-// the signed-in account's, or the application's own.
+// the signed-in account's, or the application's own. The slot is freed
+// when send returns, but for an answer that may hold the tenant off: its
+// caller frees it with answer.done once it has read it.
 func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byte, delegated, batch bool) (answer, error) {
 	if !c.MayCarryToken(u) {
 		return answer{}, fmt.Errorf("refusing to send the token to %s://%s: not the tenant's Graph endpoint", u.Scheme, u.Host)
