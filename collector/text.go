@@ -186,7 +186,7 @@ func (o *textOrder) infoOrderFor(targets []target, vals []samples) []int32 {
 		return cmpLabels(targets[a].labels.base, targets[b].labels.base, at, ka[:], kb[:])
 	}
 	if prev != nil && len(changed) <= max(len(vals)/infoResortShare, 1) {
-		io.order = reinsert(prev.order, changed, io.pairs, cmp)
+		io.order = reinsert(prev, changed, io.pairs, cmp)
 		o.info.Store(io)
 		return io.order
 	}
@@ -210,21 +210,20 @@ func (o *textOrder) infoOrderFor(targets []target, vals []samples) []int32 {
 // info labels, the info series are sorted again rather than placed again.
 const infoResortShare = 16
 
-// reinsert is order without the changed targets, with those that still
-// have an info series (pairs) put back where cmp places them: order less
-// the changed ones is still sorted, since only their labels moved.
-func reinsert(order, changed []int32, pairs []*infoPairs, cmp func(a, b int32) int) []int32 {
-	gone := make(map[int32]bool, len(changed))
+// reinsert is prev's order without the changed targets (whose pairs are
+// not prev's), with those that still have an info series put back where
+// cmp places them: the order less the changed ones is still sorted, since
+// only their labels moved.
+func reinsert(prev *infoOrder, changed []int32, pairs []*infoPairs, cmp func(a, b int32) int) []int32 {
 	var moved []int32
 	for _, t := range changed {
-		gone[t] = true
 		if pairs[t] != nil {
 			moved = append(moved, t)
 		}
 	}
-	kept := make([]int32, 0, len(order))
-	for _, t := range order {
-		if !gone[t] {
+	kept := make([]int32, 0, len(prev.order))
+	for _, t := range prev.order {
+		if prev.pairs[t] == pairs[t] {
 			kept = append(kept, t)
 		}
 	}

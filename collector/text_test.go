@@ -439,7 +439,7 @@ func TestInfoOrderPlacesWhatChanged(t *testing.T) {
 				changed = append(changed, int32(i))
 			}
 		}
-		placed := reinsert(prev.order, changed, pairs, func(a, b int32) int {
+		placed := reinsert(prev, changed, pairs, func(a, b int32) int {
 			ka, kb := pairs[a].sortedValues(), pairs[b].sortedValues()
 			return cmpLabels(st.targets[a].labels.base, st.targets[b].labels.base, at, ka[:], kb[:])
 		})

@@ -399,17 +399,8 @@ func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (f
 // sentID is the index in a batch of n of the request whose id is id, as
 // batchOnce spells ids: "1" to n in decimal, no sign or leading zero.
 func sentID(id string, n int) (int, bool) {
-	if id == "" || id[0] == '0' || len(id) > 9 {
-		return 0, false
-	}
-	v := 0
-	for i := 0; i < len(id); i++ {
-		if !isDigit(id[i]) {
-			return 0, false
-		}
-		v = v*10 + int(id[i]-'0')
-	}
-	if v < 1 || v > n {
+	v, ok := smallInt(id)
+	if !ok || id[0] == '0' || v > n {
 		return 0, false
 	}
 	return v - 1, true

@@ -47,12 +47,16 @@ var errBatchSyntax = errors.New("not a JSON batch answer")
 // readBatchAnswer reads a $batch answer, {"responses": [...]}, as it
 // streams in, keeping each inner body only up to MaxBodyBytes. It is as
 // strict as encoding/json about what it keeps; keys match as encoding/json
-// matches them, ignoring case. size, if known, is the answer's length:
-// the kept bodies are copied into one buffer of about that size.
-func readBatchAnswer(r io.Reader, size int) ([]batchResponse, error) {
+// matches them, ignoring case. size is the answer's length if known (its
+// Content-Length; else -1): the kept bodies and headers are copied into
+// one buffer of about that size.
+func readBatchAnswer(r io.Reader, size int64) ([]batchResponse, error) {
 	s := scanners.Get().(*jsonScan)
 	s.r.Reset(io.LimitReader(r, maxBatchAnswer))
-	s.bodies = make([]byte, 0, min(size, heldAnswerBytes))
+	if size <= 0 {
+		size = 8 << 10 // 20 operations' answers
+	}
+	s.bodies = make([]byte, 0, min(size, 256<<10))
 	defer func() {
 		s.r.Reset(nil)
 		s.bodies = nil
@@ -94,7 +98,8 @@ type jsonScan struct {
 	buf   []byte
 	limit int
 	over  bool
-	// bodies holds the kept inner bodies, each answer's Body a slice of it.
+	// bodies holds the kept inner bodies and headers (kept), each a slice
+	// of it.
 	bodies []byte
 }
 
@@ -232,9 +237,7 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 			case over:
 				return fmt.Errorf("%w: an inner answer's %s is larger than %d bytes", errBatchSyntax, key, maxBatchField)
 			case isBody:
-				start := len(s.bodies)
-				s.bodies = append(s.bodies, raw...)
-				r.Body, r.Oversized = s.bodies[start:len(s.bodies):len(s.bodies)], false
+				r.Body, r.Oversized = s.kept(raw), false
 				return nil
 			case strings.EqualFold(key, "id"):
 				if raw[0] == '"' {
@@ -257,9 +260,7 @@ func (s *jsonScan) responses() ([]batchResponse, error) {
 						return err
 					}
 				}
-				start := len(s.bodies)
-				s.bodies = append(s.bodies, raw...)
-				r.headers = append(r.headers, s.bodies[start:len(s.bodies):len(s.bodies)])
+				r.headers = append(r.headers, s.kept(raw))
 				return nil
 			}
 			return nil
@@ -341,6 +342,14 @@ func (s *jsonScan) value(limit int) (raw []byte, over bool, err error) {
 	return s.buf, false, nil
 }
 
+// kept is a copy of raw, the value just read, that outlives the scan: in
+// the answer's one buffer, capped so that no later copy can write into it.
+func (s *jsonScan) kept(raw []byte) []byte {
+	start := len(s.bodies)
+	s.bodies = append(s.bodies, raw...)
+	return s.bodies[start:len(s.bodies):len(s.bodies)]
+}
+
 // keep adds b to the value being read, unless it is over its limit.
 func (s *jsonScan) keep(b []byte) {
 	if s.over || s.limit <= 0 {
@@ -375,17 +384,18 @@ func (s *jsonScan) stringRest() error {
 }
 
 // smallInt reads a JSON number of up to 9 digits, no sign, fraction or
-// exponent (an HTTP status), as json.Unmarshal into an int would.
-func smallInt(raw []byte) (int, bool) {
+// exponent (an HTTP status, a $batch request id), as json.Unmarshal into
+// an int would.
+func smallInt[T string | []byte](raw T) (int, bool) {
 	if len(raw) == 0 || len(raw) > 9 {
 		return 0, false
 	}
 	n := 0
-	for _, c := range raw {
-		if !isDigit(c) {
+	for i := 0; i < len(raw); i++ {
+		if !isDigit(raw[i]) {
 			return 0, false
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + int(raw[i]-'0')
 	}
 	return n, true
 }
@@ -409,19 +419,7 @@ func stringsOrNull(raw []byte) bool {
 	if string(raw) == "null" {
 		return true
 	}
-	if raw[0] != '{' {
-		return false
-	}
-	for i := skipSpace(raw, 1); i < len(raw) && raw[i] == '"'; {
-		i = skipSpace(raw, skipValue(raw, i)) + 1 // past ':'
-		if i = skipSpace(raw, i); i >= len(raw) || raw[i] != '"' {
-			return false
-		}
-		if i = skipSpace(raw, skipValue(raw, i)); i < len(raw) && raw[i] == ',' {
-			i = skipSpace(raw, i+1)
-		}
-	}
-	return true
+	return eachMember(raw, func(_, v []byte) bool { return v[0] == '"' })
 }
 
 // keyOf is jsonString for the keys and ids of a $batch answer, without

@@ -27,10 +27,10 @@ func FuzzReadBatchAnswer(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := readBatchAnswer(strings.NewReader(s), len(s))
+		got, err := readBatchAnswer(strings.NewReader(s), int64(len(s)))
 		// Read as it streams in, one byte at a time, with no size known:
 		// the same.
-		sgot, serr := readBatchAnswer(iotest.OneByteReader(strings.NewReader(s)), 0)
+		sgot, serr := readBatchAnswer(iotest.OneByteReader(strings.NewReader(s)), -1)
 		if (err == nil) != (serr == nil) || !reflect.DeepEqual(got, sgot) {
 			t.Fatalf("read whole: %+v, %v; streamed: %+v, %v", got, err, sgot, serr)
 		}
@@ -72,7 +72,7 @@ func FuzzReadBatchAnswer(f *testing.F) {
 func TestBatchAnswerDepthCountsTheOuterLevels(t *testing.T) {
 	for _, depth := range []int{maxJSONDepth - 3, maxJSONDepth - 2} {
 		s := `{"responses":[{"id":"1","status":200,"body":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}]}`
-		_, err := readBatchAnswer(strings.NewReader(s), len(s))
+		_, err := readBatchAnswer(strings.NewReader(s), int64(len(s)))
 		var want struct {
 			Responses []struct {
 				Body json.RawMessage `json:"body"`

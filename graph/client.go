@@ -484,17 +484,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	if batch && resp.StatusCode == http.StatusOK {
 		a := answer{status: resp.StatusCode, header: resp.Header, crid: crid}
-		// A $batch answer of the usual size (20 operations: tens of KB)
-		// is taken off the connection whole and read from memory; a
-		// larger one is read as it streams in.
-		buf := heldAnswers.Get().(*bytes.Buffer)
-		defer func() { buf.Reset(); heldAnswers.Put(buf) }()
-		n, err := buf.ReadFrom(io.LimitReader(resp.Body, heldAnswerBytes+1))
-		if err == nil && n <= heldAnswerBytes {
-			a.responses, a.batchErr = readBatchAnswer(bytes.NewReader(buf.Bytes()), buf.Len())
-		} else {
-			a.responses, a.batchErr = readBatchAnswer(io.MultiReader(bytes.NewReader(buf.Bytes()), resp.Body), 0)
-		}
+		a.responses, a.batchErr = readBatchAnswer(resp.Body, resp.ContentLength)
 		if holdsInside(a.responses) {
 			a.finish, handed = release, true
 		}
@@ -513,12 +503,6 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, body []byt
 	}
 	return a, nil
 }
-
-// heldAnswerBytes is the largest $batch answer read off the connection
-// whole before it is read; heldAnswers are the buffers that hold them.
-const heldAnswerBytes = 256 << 10
-
-var heldAnswers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // answerError turns a non-200 answer, outer or inside a $batch, into an
 // *Error, counts a 429, and logs it with the ids Microsoft support asks for.

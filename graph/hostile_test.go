@@ -421,15 +421,7 @@ func TestUnreadableAnswersLoggedOnce(t *testing.T) {
 // debug as an abandoned request.
 func TestGraphTimeoutIsWarned(t *testing.T) {
 	tn := graphtest.NewTenant(t)
-	m := graph.NewMetrics()
-	var logs syncBuf
-	c, err := graph.NewClient(graph.ClientOptions{
-		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
-		MaxConcurrency: 4, RequestTimeout: 300 * time.Millisecond, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, logs := loggingClient(t, tn, 300*time.Millisecond)
 	refs := twenty(tn)
 	getAll(t, c, refs) // the token, before Graph goes silent
 	tn.SetLatency(time.Second)
@@ -445,20 +437,28 @@ func TestGraphTimeoutIsWarned(t *testing.T) {
 	}
 }
 
+// loggingClient is a batching client of tn, 4 requests at a time, whose
+// log lines are kept.
+func loggingClient(t *testing.T, tn *graphtest.Tenant, timeout time.Duration) (*graph.Client, *syncBuf) {
+	t.Helper()
+	m := graph.NewMetrics()
+	logs := &syncBuf{}
+	c, err := graph.NewClient(graph.ClientOptions{
+		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
+		MaxConcurrency: 4, RequestTimeout: timeout, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(logs),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, logs
+}
+
 // Twenty GETs answered with the same error (here those that replace a
 // refused $batch, each answered 403) are one log line per interval, not
 // one per operation: the line is keyed by status and code, not path.
 func TestSameErrorOfManyGETsLoggedOnce(t *testing.T) {
 	tn := graphtest.NewTenant(t)
-	m := graph.NewMetrics()
-	var logs syncBuf
-	c, err := graph.NewClient(graph.ClientOptions{
-		Tenant: "contoso", GraphEndpoint: tn.GraphEndpoint, Tokens: secretSource(t, tn, m, tn.ClientSecret), HTTPClient: tn.HTTPClient(),
-		MaxConcurrency: 4, RequestTimeout: 2 * time.Second, Metrics: m, Batch: true, Logger: log.NewLogfmtLogger(&logs),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, logs := loggingClient(t, tn, 2*time.Second)
 	refs := twenty(tn)
 	tn.Inject("/beta/$batch", graphtest.Fault{Status: 400, Times: 1})
 	for _, r := range refs {
@@ -483,24 +483,10 @@ func TestHoldSetBeforeTheSlotIsFree(t *testing.T) {
 		tn := graphtest.NewTenant(t)
 		c, _ := throttleClient(t, tn, false, newFakeClock(), 2*time.Second)
 		refs := twenty(tn)
-		a, b := refs[0], refs[1]
+		a := refs[0]
 		tn.Inject(a.URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30", Latency: 50 * time.Millisecond,
-			ThrottleScope: fmt.Sprintf("Tenant_Application/Read/%s/%s", tn.ClientID, tn.TenantID), Times: 1})
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); _, _ = c.GetOperation(context.Background(), a) }()
-		for tn.RequestsFor(a.URLPath()) == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		var berr error
-		go func() { defer wg.Done(); _, berr = c.GetOperation(context.Background(), b) }() // waits for the slot
-		wg.Wait()
-		if n := tn.RequestsFor(b.URLPath()); n != 0 {
-			t.Fatalf("round %d: the request waiting for the slot went out (%d) after a tenant-wide 429", round, n)
-		}
-		if !strings.Contains(fmt.Sprint(berr), "NotSent") {
-			t.Fatalf("round %d: the request waiting for the slot: %v, want not sent", round, berr)
-		}
+			ThrottleScope: tenantScope(tn), Times: 1})
+		waiterNotSent(t, round, tn, c, refs[1], func() { _, _ = c.GetOperation(context.Background(), a) })
 	}
 }
 
@@ -513,26 +499,36 @@ func TestHoldInsideABatchSetBeforeTheSlotIsFree(t *testing.T) {
 		refs := twenty(tn)
 		other := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: "waiting"}
 		tn.SetOperation(other.URLPath(), map[string]any{"id": other.ID, "status": "running"})
-		tn.Inject(refs[19].URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30",
-			ThrottleScope: fmt.Sprintf("Tenant_Application/Read/%s/%s", tn.ClientID, tn.TenantID), Times: 1})
+		tn.Inject(refs[19].URLPath(), graphtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "30", ThrottleScope: tenantScope(tn), Times: 1})
 		tn.Inject("", graphtest.Fault{Latency: 50 * time.Millisecond, Times: 1}) // the $batch itself
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
+		waiterNotSent(t, round, tn, c, other, func() {
 			c.GetOperations(context.Background(), refs, func(int, *graph.Operation, error) {})
-		}()
-		for tn.Requests() == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		var berr error
-		go func() { defer wg.Done(); _, berr = c.GetOperation(context.Background(), other) }() // waits for the slot
-		wg.Wait()
-		if n := tn.RequestsFor(other.URLPath()); n != 0 {
-			t.Fatalf("round %d: the request waiting for the slot went out (%d) after a tenant-wide 429 inside the $batch: %v; requests %d", round, n, berr, tn.Requests())
-		}
-		if !strings.Contains(fmt.Sprint(berr), "NotSent") {
-			t.Fatalf("round %d: the request waiting for the slot: %v, want not sent", round, berr)
-		}
+		})
+	}
+}
+
+func tenantScope(tn *graphtest.Tenant) string {
+	return fmt.Sprintf("Tenant_Application/Read/%s/%s", tn.ClientID, tn.TenantID)
+}
+
+// waiterNotSent runs busy, which must end in a tenant-wide 429 of the only
+// request slot, and once its request reached Graph asks for waiter, which
+// waits for the slot: waiter must not be sent.
+func waiterNotSent(t *testing.T, round int, tn *graphtest.Tenant, c *graph.Client, waiter graph.OperationRef, busy func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); busy() }()
+	for tn.Requests() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	var err error
+	go func() { defer wg.Done(); _, err = c.GetOperation(context.Background(), waiter) }()
+	wg.Wait()
+	if n := tn.RequestsFor(waiter.URLPath()); n != 0 {
+		t.Fatalf("round %d: the request waiting for the slot went out (%d) after a tenant-wide 429: %v", round, n, err)
+	}
+	if !strings.Contains(fmt.Sprint(err), "NotSent") {
+		t.Fatalf("round %d: the request waiting for the slot: %v, want not sent", round, err)
 	}
 }

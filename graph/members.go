@@ -31,6 +31,16 @@ func (m *members) read(body []byte, valid bool) (ok bool) {
 	if !valid && !validJSON(body) {
 		return false
 	}
+	return eachMember(body, func(key, raw []byte) bool {
+		m.list = append(m.list, member{key: keyString(key), raw: raw})
+		return true
+	})
+}
+
+// eachMember calls member with each member of the object body (valid
+// JSON), its key as quoted in body, until member returns false; it
+// reports false if body is not an object or member returned false.
+func eachMember(body []byte, member func(key, raw []byte) bool) bool {
 	i := skipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
@@ -42,7 +52,9 @@ func (m *members) read(body []byte, valid bool) (ok bool) {
 		i = skipSpace(body, end) + 1 // past ':'
 		i = skipSpace(body, i)
 		end = skipValue(body, i)
-		m.list = append(m.list, member{key: keyString(key), raw: body[i:end]})
+		if !member(key, body[i:end]) {
+			return false
+		}
 		i = skipSpace(body, end)
 		if i < len(body) && body[i] == ',' {
 			i = skipSpace(body, i+1)

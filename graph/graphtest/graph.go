@@ -220,8 +220,9 @@ func (a *answerAt) wait() {
 // preciseSleep is how much of an answer time the thread sleeps.
 const preciseSleep = 2 * time.Millisecond
 
-// answered counts an answer of SetAnswerTime that left late by late (0:
-// on time, or its work took longer than the answer time).
+// answered counts an answer of SetAnswerTime that left late by late (0 or
+// less: on time; an answer whose work outran the answer time is late by
+// the overrun).
 func (t *Tenant) answered(late time.Duration) {
 	t.mu.Lock()
 	t.onTime.n++
@@ -232,8 +233,7 @@ func (t *Tenant) answered(late time.Duration) {
 // AnswerLateness is how many answers SetAnswerTime held, and how late
 // after their answer time they left in all: what the scale benchmarks
 // report, so that a figure is known to have been measured against answers
-// that left on time. An answer whose work took longer than the answer
-// time counts as on time. ResetCounters zeroes it.
+// that left on time. ResetCounters zeroes it.
 func (t *Tenant) AnswerLateness() (answers int, late time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
