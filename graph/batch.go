@@ -339,9 +339,18 @@ func allAnswered200(responses []batchResponse) bool {
 // a 200, from its inner answer, and returns the ones worth another try.
 func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (failed []failure) {
 	refs, each := k.refs, k.each
-	answered := make([]bool, len(kept))
+	// Counted before any operation is answered: a scrape waiting for its
+	// operations renders once the last is, and must find them counted
+	// (TestBatchCountedBeforeAnswered).
+	first := make([]int, len(kept)) // the answer kept for each request, +1
 	fetched := 0
-	defer func() { c.metrics.Fetched.WithLabelValues(c.tenant).Add(float64(fetched)) }()
+	for n, r := range a.responses {
+		// Each answer once: it must never reach an operation twice.
+		if j, ours := sentID(r.ID, len(kept)); ours && first[j] == 0 {
+			first[j], fetched = n+1, fetched+1
+		}
+	}
+	c.metrics.Fetched.WithLabelValues(c.tenant).Add(float64(fetched))
 	// Inner errors are logged once for the batch, with their statuses;
 	// each at debug.
 	tally := &errorTally{statuses: map[int]int{}}
@@ -357,14 +366,13 @@ func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (f
 		c.logRepeated(lvl, "batch "+sum, "msg", "graph answered operations of a $batch with errors", "operations", len(kept),
 			"errors", sum, "client_request_id", a.crid)
 	}()
-	for _, r := range a.responses {
-		// Each answer once: it must never reach an operation twice.
-		j, ours := sentID(r.ID, len(kept))
-		if !ours || answered[j] {
-			continue // not ours: ignore rather than trust
-		}
-		answered[j], fetched = true, fetched+1
+	for j, n := range first {
 		i := sent[j]
+		if n == 0 {
+			each(i, nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
+			continue
+		}
+		r := &a.responses[n-1] // answers not ours are ignored rather than trusted
 		if r.Oversized {
 			// Read past, not kept: this operation fails, the batch does not.
 			each(i, nil, fmt.Errorf("graph's answer for this operation inside a $batch is larger than %d bytes (client-request-id %s)", MaxBodyBytes, a.crid))
@@ -387,11 +395,6 @@ func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (f
 			continue
 		}
 		each(i, nil, gerr)
-	}
-	for j, i := range sent {
-		if !answered[j] {
-			each(i, nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
-		}
 	}
 	return failed
 }

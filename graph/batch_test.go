@@ -196,3 +196,31 @@ func TestBatchAnswersDecodedApartAllArrive(t *testing.T) {
 		t.Errorf("Graph got %d requests, want 10 $batch", got)
 	}
 }
+
+// A $batch's operations are counted in msgraph_lro_graph_operations_fetched_total
+// before the first of them is answered: a scrape waiting for its
+// operations renders once the last one is, and found a batch uncounted
+// (TestDemoGolden, 13 fetched for 17, under -race in CI).
+func TestBatchCountedBeforeAnswered(t *testing.T) {
+	tn := graphtest.NewTenant(t)
+	c, m := batchClient(t, tn)
+	var refs []graph.OperationRef
+	for i := 0; i < 5; i++ {
+		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
+		refs = append(refs, r)
+		tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
+	}
+	tn.Inject(refs[4].URLPath(), graphtest.Fault{Status: 403}) // an inner error is counted too
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var seen []float64
+	c.GetOperations(ctx, refs, func(i int, op *graph.Operation, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, testutil.ToFloat64(m.Fetched.WithLabelValues("contoso")))
+	})
+	if fmt.Sprint(seen) != "[5 5 5 5 5]" {
+		t.Errorf("operations fetched, as each operation was answered: %v, want [5 5 5 5 5]", seen)
+	}
+}
