@@ -45,18 +45,23 @@ func getAll(t *testing.T, c *graph.Client, refs []graph.OperationRef) []outcome 
 	return out
 }
 
+// runningOps gives the tenant n industry-data operations op-0 … op-n-1,
+// running, and returns their refs.
+func runningOps(tn *graphtest.Tenant, n int) []graph.OperationRef {
+	refs := make([]graph.OperationRef, n)
+	for i := range refs {
+		refs[i] = graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
+		tn.SetOperation(refs[i].URLPath(), map[string]any{"id": refs[i].ID, "status": "running"})
+	}
+	return refs
+}
+
 // Every inner answer is read on its own.
 func TestBatchInnerAnswers(t *testing.T) {
 	tn := graphtest.NewTenant(t)
 	c, m := batchClient(t, tn)
-	var refs []graph.OperationRef
-	for i := 0; i < 6; i++ {
-		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
-		refs = append(refs, r)
-		if i != 1 {
-			tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
-		}
-	}
+	refs := runningOps(tn, 6)
+	tn.RemoveOperation(refs[1].URLPath()) // a 404
 	notJSON := "<html>oops</html>"
 	tn.Inject(refs[2].URLPath(), graphtest.Fault{Status: 500, Times: 1})         // retried, then fine
 	tn.Inject(refs[3].URLPath(), graphtest.Fault{Status: 200, Body: &notJSON})   // unreadable
@@ -160,12 +165,7 @@ func TestBatchAnswerOnlyOurIDs(t *testing.T) {
 func TestBatchAnswersDecodedApartAllArrive(t *testing.T) {
 	tn := graphtest.NewTenant(t)
 	c, _ := newClientBatch(t, tn, 2, nil, true)
-	var refs []graph.OperationRef
-	for i := 0; i < 10*graph.MaxBatch; i++ {
-		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
-		refs = append(refs, r)
-		tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
-	}
+	refs := runningOps(tn, 10*graph.MaxBatch)
 	var mu sync.Mutex
 	answered, inFlight, most := 0, 0, 0
 	c.GetOperations(context.Background(), refs, func(i int, op *graph.Operation, err error) {
@@ -204,12 +204,7 @@ func TestBatchAnswersDecodedApartAllArrive(t *testing.T) {
 func TestBatchCountedBeforeAnswered(t *testing.T) {
 	tn := graphtest.NewTenant(t)
 	c, m := batchClient(t, tn)
-	var refs []graph.OperationRef
-	for i := 0; i < 5; i++ {
-		r := graph.OperationRef{Scope: graph.ScopeIndustryData, ID: fmt.Sprintf("op-%d", i)}
-		refs = append(refs, r)
-		tn.SetOperation(r.URLPath(), map[string]any{"id": r.ID, "status": "running"})
-	}
+	refs := runningOps(tn, 5)
 	tn.Inject(refs[4].URLPath(), graphtest.Fault{Status: 403}) // an inner error is counted too
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
