@@ -345,7 +345,8 @@ func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (f
 	first := make([]int, len(kept)) // the answer kept for each request, +1
 	fetched := 0
 	for n, r := range a.responses {
-		// Each answer once: it must never reach an operation twice.
+		// Each answer once: it must never reach an operation twice. An
+		// answer not ours is ignored rather than trusted.
 		if j, ours := sentID(r.ID, len(kept)); ours && first[j] == 0 {
 			first[j], fetched = n+1, fetched+1
 		}
@@ -372,7 +373,7 @@ func (c *Client) answerBatch(k *call, kept []batchItem, sent []int, a answer) (f
 			each(i, nil, fmt.Errorf("graph's $batch answer has nothing for this operation (client-request-id %s)", a.crid))
 			continue
 		}
-		r := &a.responses[n-1] // answers not ours are ignored rather than trusted
+		r := &a.responses[n-1]
 		if r.Oversized {
 			// Read past, not kept: this operation fails, the batch does not.
 			each(i, nil, fmt.Errorf("graph's answer for this operation inside a $batch is larger than %d bytes (client-request-id %s)", MaxBodyBytes, a.crid))
